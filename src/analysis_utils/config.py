@@ -1,0 +1,339 @@
+"""Parameters: YAML layers (defaults < client file < command line), validated before anything runs.
+
+``params/defaults.yaml`` declares every key with its default; its types are the schema. A client
+file and ``-p key.sub=value`` overrides may only use declared keys. Every problem found is
+collected and raised at once as one :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from analysis_utils import paths
+from analysis_utils.errors import ConfigError
+
+CANONICAL_COLUMNS = (
+    "customer_id",
+    "order_id",
+    "order_date",
+    "amount",
+    "quantity",
+    "unit_price",
+    "product_id",
+    "category",
+    "channel",
+    "store",
+)
+READ_OPTIONS = ("sep", "header", "names", "encoding", "skip_rows", "quote", "sheet")
+CHOICES = {
+    "data.format": ("auto", "csv", "parquet", "excel"),
+    "prep.returns.policy": ("net", "drop"),
+    "engine.backend": ("duckdb",),
+}
+FRACTIONS = ("prep.max_unparseable_date_share", "prep.max_unparseable_amount_share")
+STRFTIME_CODES = set("aAbBcdfHIjmMpSUwWxXyYzZ%")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class Period:
+    """One analysis period: orders dated in ``[window_start, as_of)`` count.
+
+    ``as_of`` is the exclusive end (midnight starting that day). ``window_days`` is the
+    lookback in days; ``None`` means all history before ``as_of``.
+    """
+
+    name: str
+    as_of: dt.datetime
+    window_days: int | None = None
+
+    @property
+    def window_start(self) -> dt.datetime | None:
+        """First instant of the window, or None when the period has no lookback limit."""
+        if self.window_days is None:
+            return None
+        return self.as_of - dt.timedelta(days=self.window_days)
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """Resolved parameters of one client: the merged, validated values and where they came from."""
+
+    client: str
+    source: Path
+    values: dict[str, Any]
+
+    def get(self, dotted: str) -> Any:
+        """Value at a dotted key, for example ``params.get("prep.returns.policy")``."""
+        node: Any = self.values
+        for part in dotted.split("."):
+            node = node[part]
+        return node
+
+    @property
+    def data_path(self) -> Path:
+        """Absolute path of the transactions file."""
+        return paths.resolve(self.values["data"]["path"])
+
+    @property
+    def periods(self) -> list[Period]:
+        """Every declared period, in file order."""
+        return [_to_period(raw) for raw in self.values["periods"]]
+
+    def period(self, name: str) -> Period:
+        """The period called ``name``; ConfigError listing the known names otherwise."""
+        for period in self.periods:
+            if period.name == name:
+                return period
+        known = ", ".join(p.name for p in self.periods)
+        raise ConfigError(f"{self.source}: period {name!r} is not declared (periods: {known})")
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read one YAML mapping; ConfigError naming the file when missing, unreadable or not a mapping."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: parameter file not found")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} invalid YAML ({getattr(err, 'problem', err)})") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping of parameters, got {type(loaded).__name__}")
+    return loaded
+
+
+def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
+    """Turn ``["prep.returns.policy=drop", "periods=[...]"]`` into a nested dict; values typed as YAML."""
+    nested: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"-p {item!r}: expected key.sub=value")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            raise ConfigError(f"-p {item!r}: value is not valid YAML") from None
+        node = nested
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``over`` into a copy of ``base``: mappings merge key by key, anything else replaces."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_params(
+    client_file: str | Path,
+    overrides: Iterable[str] = (),
+    defaults_file: Path = paths.DEFAULTS_FILE,
+) -> RunParams:
+    """Load defaults < client file < overrides, validate everything, return the resolved parameters.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem found (unknown keys with a did-you-mean, wrong types, bad choices,
+        bad date format, periods without ``as_of``), naming the client file.
+    """
+    source = paths.resolve(client_file)
+    defaults = load_yaml(defaults_file)
+    layers = deep_merge(load_yaml(source), parse_overrides(overrides))
+    problems = list(_unknown_keys(layers, defaults, ""))
+    values = deep_merge(defaults, layers)
+    problems += _type_problems(values, defaults, "")
+    if not problems:
+        problems += _value_problems(values)
+    if problems:
+        raise ConfigError(f"{source}: {_count(problems)}: " + "; ".join(problems))
+    if not values["client"]["name"]:
+        values["client"]["name"] = source.stem
+    values["periods"] = [_normalise_period(raw) for raw in values["periods"]]
+    return RunParams(client=source.stem, source=source, values=values)
+
+
+def _count(problems: list[str]) -> str:
+    return "1 problem" if len(problems) == 1 else f"{len(problems)} problems"
+
+
+def _unknown_keys(given: Mapping[str, Any], schema: Mapping[str, Any], prefix: str):
+    """Yield a problem for every key of ``given`` that ``schema`` does not declare."""
+    for key, value in given.items():
+        dotted = f"{prefix}{key}"
+        if key not in schema:
+            close = difflib.get_close_matches(str(key), [str(k) for k in schema], n=1)
+            hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+            yield f"unknown parameter {dotted}{hint}"
+        elif isinstance(schema[key], dict) and schema[key] and isinstance(value, Mapping):
+            yield from _unknown_keys(value, schema[key], f"{dotted}.")
+
+
+def _type_problems(values: Mapping[str, Any], schema: Mapping[str, Any], prefix: str) -> list[str]:
+    """A problem for every value whose type differs from its default's type."""
+    problems = []
+    for key, default in schema.items():
+        dotted, value = f"{prefix}{key}", values.get(key)
+        if isinstance(default, dict) and default:
+            if isinstance(value, Mapping):
+                problems += _type_problems(value, default, f"{dotted}.")
+            else:
+                problems.append(f"{dotted} must be a mapping, got {_type_name(value)}")
+        elif not _same_kind(value, default):
+            problems.append(f"{dotted} must be {_type_name(default)}, got {_type_name(value)}")
+    return problems
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, int | float)
+    return isinstance(value, type(default))
+
+
+def _type_name(value: Any) -> str:
+    names = {bool: "true/false", int: "a whole number", float: "a number", str: "text"}
+    names |= {list: "a list", dict: "a mapping", type(None): "nothing"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _value_problems(values: dict[str, Any]) -> list[str]:
+    """Checks that go beyond types: choices, ranges, column mapping, date format, periods."""
+    params = RunParams(client="", source=Path(), values=values)
+    problems = []
+    for dotted, allowed in CHOICES.items():
+        if params.get(dotted) not in allowed:
+            problems.append(f"{dotted} must be one of {', '.join(allowed)}, got {params.get(dotted)!r}")
+    for dotted in FRACTIONS:
+        if not 0 <= params.get(dotted) <= 1:
+            problems.append(f"{dotted} must be between 0 and 1, got {params.get(dotted)}")
+    if params.get("prep.extreme.z_threshold") <= 0:
+        problems.append("prep.extreme.z_threshold must be positive")
+    if not params.get("data.path"):
+        problems.append("data.path is required")
+    problems += _column_problems(params.get("data.columns"))
+    problems += _read_option_problems(params.get("data.read_options"))
+    problems += _date_format_problems(params.get("data.date_format"))
+    problems += _period_problems(params.get("periods"))
+    problems += [
+        f"prep.exclude_customers must list quoted ids, got {item!r}"
+        for item in params.get("prep.exclude_customers")
+        if not isinstance(item, str)
+    ]
+    return problems
+
+
+def _column_problems(columns: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for canonical, source in columns.items():
+        if canonical not in CANONICAL_COLUMNS:
+            close = difflib.get_close_matches(str(canonical), CANONICAL_COLUMNS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(f"data.columns.{canonical} is not a canonical column{hint}")
+        elif not isinstance(source, str) or not source:
+            problems.append(f"data.columns.{canonical} must name a column of the file, got {source!r}")
+    for required in ("customer_id", "order_date"):
+        if required not in columns:
+            problems.append(f"data.columns.{required} is required")
+    if "amount" not in columns and not {"quantity", "unit_price"} <= set(columns):
+        problems.append("data.columns needs amount, or both quantity and unit_price")
+    return problems
+
+
+def _read_option_problems(options: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for key in options:
+        if key not in READ_OPTIONS:
+            close = difflib.get_close_matches(str(key), READ_OPTIONS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(f"data.read_options.{key} is not a known read option{hint}")
+    if "header" in options and not isinstance(options["header"], bool):
+        problems.append("data.read_options.header must be true/false")
+    if "names" in options and not isinstance(options["names"], list):
+        problems.append("data.read_options.names must be a list of column names")
+    return problems
+
+
+def _date_format_problems(date_format: str) -> list[str]:
+    codes = re.findall(r"%(.)", date_format)
+    bad = sorted({code for code in codes if code not in STRFTIME_CODES})
+    if not codes:
+        return [f"data.date_format {date_format!r} has no %-codes (for example %Y-%m-%d)"]
+    if bad:
+        return [f"data.date_format {date_format!r} has unknown codes: " + ", ".join("%" + c for c in bad)]
+    return []
+
+
+def _period_problems(periods: list[Any]) -> list[str]:
+    if not periods:
+        return ["periods must list at least one period with a name and an as_of date"]
+    problems, names = [], []
+    for index, raw in enumerate(periods):
+        where = f"periods[{index}]"
+        if not isinstance(raw, Mapping):
+            problems.append(f"{where} must be a mapping with name, as_of and optional window_days")
+            continue
+        unknown = set(raw) - {"name", "as_of", "window_days"}
+        problems += [f"{where}.{key} is not a period key (name, as_of, window_days)" for key in unknown]
+        name = raw.get("name")
+        if not isinstance(name, str) or not SAFE_NAME.match(name):
+            problems.append(f"{where}.name must be text of letters, digits, . _ -, got {name!r}")
+        names.append(name)
+        if raw.get("as_of") is None:
+            problems.append(f'{where}.as_of is required (exclusive end date, e.g. "2025-01-01")')
+        elif _parse_date(raw["as_of"]) is None:
+            problems.append(f"{where}.as_of {raw['as_of']!r} is not a date (YYYY-MM-DD)")
+        window = raw.get("window_days")
+        if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window <= 0):
+            problems.append(f"{where}.window_days must be a positive whole number of days, got {window!r}")
+    duplicated = sorted({n for n in names if isinstance(n, str) and names.count(n) > 1})
+    problems += [f"period name {name!r} is used twice" for name in duplicated]
+    return problems
+
+
+def _parse_date(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time())
+    try:
+        return dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _normalise_period(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Store periods with ISO text dates so resolved parameters serialise identically everywhere."""
+    as_of = _parse_date(raw["as_of"])
+    return {"name": raw["name"], "as_of": as_of.isoformat(sep=" "), "window_days": raw.get("window_days")}
+
+
+def _to_period(raw: Mapping[str, Any]) -> Period:
+    return Period(name=raw["name"], as_of=_parse_date(raw["as_of"]), window_days=raw.get("window_days"))
+
+
+def dump_params(params: RunParams) -> str:
+    """Resolved parameters as YAML text (the copy saved with every run)."""
+    return yaml.safe_dump(params.values, sort_keys=True, allow_unicode=True)

@@ -1,0 +1,68 @@
+"""The Ibis connection that runs line- and order-level work, and the few backend differences.
+
+Everything else writes backend-neutral Ibis expressions. What differs between backends lives
+here: how to connect, how to parse text dates without failing on bad values, and how engine
+exceptions become the project's one-line errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from analysis_utils.errors import DataError
+
+
+def connect(engine: dict[str, Any]) -> ibis.BaseBackend:
+    """Open the backend named by ``engine.backend`` (embedded DuckDB by default).
+
+    Parameters
+    ----------
+    engine
+        The ``engine`` section of the parameters: ``backend``, ``threads`` (0 = all cores),
+        ``memory_limit`` (text such as ``"2GB"``; empty = the backend's default).
+    """
+    config: dict[str, Any] = {}
+    if engine.get("threads"):
+        config["threads"] = engine["threads"]
+    if engine.get("memory_limit"):
+        config["memory_limit"] = engine["memory_limit"]
+    return ibis.duckdb.connect(**config)
+
+
+@ibis.udf.scalar.builtin(name="try_strptime")
+def _duckdb_try_strptime(text: str, fmt: str) -> ibis.dtype("timestamp"):
+    """DuckDB's TRY_STRPTIME: NULL instead of an error for text that does not parse."""
+
+
+def parse_timestamp(text: ir.StringValue, date_format: str, backend: ibis.BaseBackend) -> ir.Value:
+    """Parse text with a strftime format; unparseable text becomes NULL on every backend.
+
+    DuckDB's STRPTIME raises on a bad value, so DuckDB gets TRY_STRPTIME; Spark's
+    TO_TIMESTAMP already returns NULL.
+    """
+    if backend.name == "duckdb":
+        return _duckdb_try_strptime(text, date_format)
+    return text.as_timestamp(date_format)
+
+
+@contextlib.contextmanager
+def engine_errors(context: str) -> Iterator[None]:
+    """Turn an exception raised by the engine into a one-line DataError prefixed by ``context``.
+
+    Project errors pass through unchanged; anything else is re-raised as
+    ``DataError("<context>: <first line of the engine's message>")``.
+    """
+    try:
+        yield
+    except DataError:
+        raise
+    except Exception as err:  # the engines raise many exception types; all mean bad input here
+        if type(err).__module__.split(".")[0] not in {"duckdb", "_duckdb", "ibis", "pyarrow", "pyspark"}:
+            raise
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise DataError(f"{context}: {first_line}") from None

@@ -1,0 +1,359 @@
+"""Stage 01 rules: canonical lines -> clean orders, and a data-quality table saying what went where.
+
+Every rule is an Ibis expression (backend-neutral); the only data that leaves the engine is
+the one-row-per-order result and a handful of counts. Definitions and precedence are in
+docs/methodology.md ("Data preparation").
+
+Line rules are applied in this order; a line removed by one rule is counted under that rule
+only: missing customer id, unparseable date, unreadable amount, excluded customer, dated on
+or after as_of, exact duplicate, zero amount; then returns are netted or dropped. Orders are
+built from the kept lines; then the order rules: before the window, non-positive net amount,
+extreme amount (flagged, never dropped).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+import pyarrow as pa
+
+from analysis_utils.config import Period
+from analysis_utils.engine import engine_errors
+from analysis_utils.errors import DataError
+
+UNKNOWN_CUSTOMER = "unknown"
+CARRIED_COLUMNS = ("channel", "store")
+MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this = its standard deviation
+
+LINE_RULES = {
+    "missing_customer": "missing customer id",
+    "unparseable_date": "date missing or not in data.date_format",
+    "unreadable_amount": "amount missing or not a number",
+    "excluded_customer": "internal or test customer (prep.exclude_customers)",
+    "after_as_of": "dated on or after the period's as_of",
+    "duplicate": "exact duplicate of another line",
+    "zero_amount": "zero amount (gift or free item)",
+}
+RETURN_RULES = {
+    "return_netted": "return or cancellation netted against the customer's earlier order",
+    "return_unmatched": "return or cancellation with no earlier order to net against",
+    "return_dropped": "return or cancellation dropped (prep.returns.policy = drop)",
+}
+ORDER_RULES = {
+    "before_window": "order dated before the period's window start",
+    "nonpositive_order": "order with zero or negative net amount after returns",
+    "extreme_amount": "order amount extreme (robust z-score on log amount)",
+}
+
+
+@dataclass(frozen=True)
+class PrepResult:
+    """What stage 01 hands on: one row per order, and the table of what each rule did."""
+
+    orders: pa.Table
+    quality: pd.DataFrame
+
+
+def prepare_orders(
+    lines: ir.Table, prep: dict[str, Any], data: dict[str, Any], period: Period, source: str
+) -> PrepResult:
+    """Apply every rule to canonical lines and build the orders of ``period``.
+
+    Parameters
+    ----------
+    lines
+        Canonical lines (see :func:`analysis_utils.io.canonical_lines`).
+    prep
+        The ``prep`` section of the parameters.
+    data
+        The ``data`` section (column mapping and date format, named in error messages).
+    period
+        The period: lines on or after ``as_of`` and orders before ``window_start`` are out.
+    source
+        Name of the input (file path) used in error messages.
+
+    Returns
+    -------
+    PrepResult
+        ``orders`` sorted by customer_id, order_id, and the data-quality table.
+
+    Raises
+    ------
+    DataError
+        When the file has no lines, too many unparseable dates or amounts, or nothing is left.
+    """
+    with engine_errors(source), contextlib.ExitStack() as cached:
+        annotated = cached.enter_context(annotate_line_rules(lines, prep, period).cache())
+        line_counts = _counts_by(annotated, "rule").assign(action="dropped")
+        _check_line_counts(line_counts, prep, data, period, f"{source}: ", annotated)
+        kept = annotated.filter(annotated.rule.isnull())
+        kept, return_counts = _apply_return_policy(kept, prep)
+        orders = build_orders(kept)
+        orders = cached.enter_context(_with_order_rule(orders, prep, period).cache())
+        orders, order_counts = _apply_order_rules(orders, prep)
+        table = orders.order_by(["customer_id", "order_id"]).to_pyarrow()
+    if table.num_rows == 0:
+        raise DataError(f"{source}: no orders left in period {period.name!r} after cleaning")
+    quality = quality_table(line_counts, return_counts, order_counts, table)
+    return PrepResult(orders=table, quality=quality)
+
+
+def annotate_line_rules(lines: ir.Table, prep: dict[str, Any], period: Period) -> ir.Table:
+    """Add ``rule``: the first line rule that removes the line, NULL for a line that stays.
+
+    Adds ``is_return`` too: a negative amount, or an order id with ``prep.returns.order_prefix``.
+    A cancellation line's amount is made negative whatever its sign in the file.
+    """
+    prefix = prep["returns"]["order_prefix"]
+    prefixed = lines.order_id.startswith(prefix).fill_null(False) if prefix else ibis.literal(False)
+    lines = lines.mutate(
+        is_return=(lines.amount < 0).fill_null(False) | prefixed,
+        amount=ibis.ifelse(prefixed, -lines.amount.abs(), lines.amount),
+    )
+    if not prep["drop_missing_customer"]:
+        lines = lines.mutate(customer_id=lines.customer_id.fill_null(UNKNOWN_CUSTOMER))
+    data_columns = [c for c in lines.columns if c != "is_return"]
+    duplicate_rank = ibis.row_number().over(group_by=data_columns, order_by=data_columns)
+    excluded = prep["exclude_customers"]
+    conditions = [
+        ("missing_customer", lines.customer_id.isnull()),
+        ("unparseable_date", lines.order_date.isnull()),
+        ("unreadable_amount", lines.amount.isnull()),
+        ("excluded_customer", lines.customer_id.isin(excluded) if excluded else None),
+        ("after_as_of", lines.order_date >= period.as_of if prep["drop_after_as_of"] else None),
+        ("duplicate", duplicate_rank > 0 if prep["drop_duplicates"] else None),
+        ("zero_amount", lines.amount == 0 if prep["drop_zero_amount"] else None),
+    ]
+    cases = [(condition, rule) for rule, condition in conditions if condition is not None]
+    return lines.mutate(rule=ibis.cases(*cases, else_=ibis.null("string")))
+
+
+def _counts_by(table: ir.Table, key: str) -> pd.DataFrame:
+    """Lines and amount per value of ``key`` (NULL key = kept), as a small pandas frame."""
+    counts = table.group_by(key).aggregate(rows=table.count(), amount=table.amount.sum())
+    return counts.to_pandas().fillna({"amount": 0.0})
+
+
+def _check_line_counts(
+    counts: pd.DataFrame,
+    prep: dict[str, Any],
+    data: dict[str, Any],
+    period: Period,
+    where: str,
+    lines: ir.Table,
+) -> None:
+    """Stop with a one-line DataError when the input cannot give a trustworthy result."""
+    total = int(counts["rows"].sum())
+    if total == 0:
+        raise DataError(f"{where}no data lines")
+    by_rule = {rule: int(n) for rule, n in zip(counts["rule"], counts["rows"], strict=True)}
+    columns = data["columns"]
+    amount_column = columns.get("amount") or f"{columns.get('quantity')} x {columns.get('unit_price')}"
+    limits = [
+        (
+            "unparseable_date",
+            "max_unparseable_date_share",
+            columns["order_date"],
+            f"do not parse with data.date_format {data['date_format']!r}",
+        ),
+        ("unreadable_amount", "max_unparseable_amount_share", amount_column, "are missing or not numbers"),
+    ]
+    for rule, limit, column, what in limits:
+        bad = by_rule.get(rule, 0)
+        allowed = prep[limit] if rule != "unparseable_date" or prep["drop_unparseable_dates"] else 0
+        if bad > allowed * total:
+            raise DataError(
+                f"{where}column {column!r}: {bad:,} of {total:,} lines ({bad / total:.1%}) {what};"
+                f" limit prep.{limit} = {allowed}"
+            )
+    unusable = sum(by_rule.get(rule, 0) for rule in ("missing_customer", "unparseable_date"))
+    if by_rule.get("after_as_of", 0) == total - unusable > 0:
+        first = lines.filter(lines.rule == "after_as_of").order_date.min().to_pyarrow().as_py()
+        raise DataError(
+            f"{where}period {period.name!r} ends (as_of {period.as_of:%Y-%m-%d}) before the first"
+            f" order in the file ({first:%Y-%m-%d})"
+        )
+
+
+def _apply_return_policy(kept: ir.Table, prep: dict[str, Any]) -> tuple[ir.Table, pd.DataFrame]:
+    """Net returns against earlier orders, or drop them; count what happened to them."""
+    if prep["returns"]["policy"] == "drop":
+        returns = kept.filter(kept.is_return)
+        counts = returns.aggregate(rows=returns.count(), amount=returns.amount.sum()).to_pandas()
+        return kept.filter(~kept.is_return), counts.assign(rule="return_dropped", action="dropped")
+    netted = net_returns(kept)
+    returns = netted.filter(netted.is_return)
+    rule = ibis.ifelse(returns.order_id.isnull(), "return_unmatched", "return_netted")
+    counts = _counts_by(returns.mutate(rule=rule), "rule")
+    counts = counts.assign(action=counts["rule"].map({"return_netted": "netted"}).fillna("dropped"))
+    return netted.filter(netted.order_id.notnull()), counts
+
+
+def net_returns(lines: ir.Table) -> ir.Table:
+    """Re-attribute each return line to the customer's latest earlier purchase order.
+
+    The match is within the same customer and, when a product column exists, the same
+    product; "earlier" includes the same timestamp. A matched return takes the purchase's
+    ``order_id`` (its negative amount then reduces that order); an unmatched one gets a NULL
+    ``order_id``. Lines without an order id get one per customer and day first.
+    """
+    lines = lines.mutate(order_id=lines.order_id.fill_null(_customer_day_id(lines)))
+    keys = ["customer_id", "product_id"] if "product_id" in lines.columns else ["customer_id"]
+    returns = lines.filter(lines.is_return)
+    has_returns = lines.semi_join(returns.select(keys).distinct(), keys)
+    others = lines.anti_join(returns.select(keys).distinct(), keys)
+    match_key = ibis.ifelse(
+        has_returns.is_return,
+        ibis.null("string"),
+        has_returns.order_date.strftime("%Y-%m-%d %H:%M:%S") + "|" + has_returns.order_id,
+    )
+    window = ibis.window(group_by=keys, order_by=["order_date", "is_return"], rows=(None, 0))
+    latest = match_key.max().over(window)
+    matched = has_returns.mutate(
+        order_id=ibis.ifelse(has_returns.is_return, latest.substr(20), has_returns.order_id)
+    )
+    return others.union(matched.select(others.columns))
+
+
+def _customer_day_id(lines: ir.Table) -> ir.StringValue:
+    """Order id for sources without one: one order per customer per calendar day."""
+    return lines.customer_id + "|" + lines.order_date.strftime("%Y-%m-%d")
+
+
+def build_orders(lines: ir.Table) -> ir.Table:
+    """One row per (customer_id, order_id) from kept lines.
+
+    ``order_date`` is the earliest purchase line of the order (returns carry their own,
+    later date and do not move it); ``amount`` is the net sum of line amounts (currency);
+    ``items`` the net sum of quantities (NULL without a quantity column); ``lines`` the
+    number of lines, returns included. Carried optional columns (channel, store) take the
+    smallest value of the order, so the choice never depends on row order.
+    """
+    lines = lines.mutate(order_id=lines.order_id.fill_null(_customer_day_id(lines)))
+    purchase_date = ibis.ifelse(lines.is_return, ibis.null("timestamp"), lines.order_date)
+    aggregates: dict[str, ir.Value] = {
+        "order_date": purchase_date.min(),
+        "amount": lines.amount.sum(),
+        "items": lines.quantity.sum() if "quantity" in lines.columns else ibis.null("float64"),
+        "lines": lines.count(),
+    }
+    for name in CARRIED_COLUMNS:
+        if name in lines.columns:
+            aggregates[name] = lines[name].min()
+    return lines.group_by(["customer_id", "order_id"]).aggregate(**aggregates)
+
+
+def _with_order_rule(orders: ir.Table, prep: dict[str, Any], period: Period) -> ir.Table:
+    """Add ``rule``: the order rule that drops the order (before the window, non-positive), or NULL."""
+    drop_reason = [
+        ("before_window", _before_window(orders, prep, period)),
+        ("nonpositive_order", orders.amount <= 0 if prep["drop_nonpositive_orders"] else None),
+    ]
+    cases = [(condition, rule) for rule, condition in drop_reason if condition is not None]
+    return orders.mutate(rule=ibis.cases(*cases, else_=ibis.null("string")) if cases else ibis.null("string"))
+
+
+def _apply_order_rules(orders: ir.Table, prep: dict[str, Any]) -> tuple[ir.Table, pd.DataFrame]:
+    """Drop orders by their ``rule``, flag extreme amounts; return the kept orders and the counts."""
+    counts = _counts_by(orders, "rule").assign(action="dropped")
+    kept = orders.filter(orders.rule.isnull()).drop("rule")
+    kept = flag_extreme_orders(kept, prep["extreme"])
+    flagged = kept.filter(kept.is_extreme)
+    extreme = flagged.aggregate(rows=flagged.count(), amount=flagged.amount.sum()).to_pandas()
+    counts = pd.concat([counts, extreme.assign(rule="extreme_amount", action="flagged")])
+    if not prep["drop_nonpositive_orders"]:
+        nonpositive = kept.filter(kept.amount <= 0)
+        found = nonpositive.aggregate(rows=nonpositive.count(), amount=nonpositive.amount.sum())
+        counts = pd.concat([counts, found.to_pandas().assign(rule="nonpositive_order", action="kept")])
+    return kept, counts
+
+
+def _before_window(orders: ir.Table, prep: dict[str, Any], period: Period) -> ir.BooleanValue | None:
+    if not prep["drop_before_window"] or period.window_start is None:
+        return None
+    return orders.order_date < period.window_start
+
+
+def flag_extreme_orders(orders: ir.Table, extreme: dict[str, Any]) -> ir.Table:
+    """Add ``is_extreme``: a positive order whose log amount is far above the typical order.
+
+    Robust z-score: ``z = (ln(amount) - median) / (1.4826 * MAD)`` with median and MAD of
+    ``ln(amount)`` over the positive orders of the period; flagged when ``z >
+    extreme.z_threshold`` (3.5 by default, Iglewicz and Hoaglin). Never flags when the MAD is
+    zero or ``extreme.flag`` is false.
+    """
+    if not extreme["flag"]:
+        return orders.mutate(is_extreme=ibis.literal(False))
+    positive = orders.filter(orders.amount > 0)
+    log_amount = positive.amount.ln()
+    median = log_amount.median()
+    mad = (log_amount - median).abs().median()
+    scale = (mad * MAD_TO_SIGMA).nullif(0)
+    z = (orders.amount.ln() - median) / scale
+    flagged = (orders.amount > 0) & (z > extreme["z_threshold"])
+    return orders.mutate(is_extreme=flagged.fill_null(False))
+
+
+def quality_table(
+    line_counts: pd.DataFrame,
+    return_counts: pd.DataFrame,
+    order_counts: pd.DataFrame,
+    orders: pa.Table,
+) -> pd.DataFrame:
+    """The data-quality table: one row per rule with what it did, in lines or orders, and amount.
+
+    Columns: ``rule`` (key), ``description``, ``action`` (dropped, netted, flagged, kept),
+    ``unit`` (lines or orders), ``rows`` and ``amount`` (currency; sum of the affected amounts).
+    """
+    lines_in = int(line_counts["rows"].sum())
+    amount_in = float(line_counts["amount"].sum())
+    rows = [("input", "lines read from the file", "read", "lines", lines_in, amount_in)]
+    rows += _rule_rows(line_counts, LINE_RULES, "lines")
+    rows += _rule_rows(return_counts, RETURN_RULES, "lines")
+    rows += _rule_rows(order_counts, ORDER_RULES, "orders")
+    order_amounts = orders.column("amount").to_pandas()
+    rows.append(
+        (
+            "orders",
+            "orders kept for the period",
+            "kept",
+            "orders",
+            orders.num_rows,
+            float(order_amounts.sum()),
+        )
+    )
+    customers = len(set(orders.column("customer_id").to_pylist()))
+    rows.append(
+        (
+            "customers",
+            "customers with a kept order",
+            "kept",
+            "customers",
+            customers,
+            float(order_amounts.sum()),
+        )
+    )
+    table = pd.DataFrame(rows, columns=["rule", "description", "action", "unit", "rows", "amount"])
+    return table.assign(rows=table["rows"].astype("int64"), amount=table["amount"].round(2))
+
+
+def _rule_rows(counts: pd.DataFrame, rules: dict[str, str], unit: str) -> list[tuple]:
+    """Rows of the quality table for the rules that touched something, in the rules' order."""
+    found = counts.dropna(subset=["rule"]).set_index("rule")
+    return [
+        (
+            rule,
+            description,
+            found.loc[rule, "action"],
+            unit,
+            int(found.loc[rule, "rows"]),
+            float(found.loc[rule, "amount"]),
+        )
+        for rule, description in rules.items()
+        if rule in found.index and int(found.loc[rule, "rows"]) > 0
+    ]
