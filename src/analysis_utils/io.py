@@ -21,7 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis_utils.engine import engine_errors, parse_timestamp
+from analysis_utils.config import RunParams
+from analysis_utils.engine import connect, engine_errors, parse_timestamp
 from analysis_utils.errors import ConfigError, DataError
 
 TEXT_COLUMNS = ("customer_id", "order_id", "product_id", "category", "channel", "store")
@@ -190,3 +191,17 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_transactions(params: RunParams, con: ibis.BaseBackend | None = None) -> ir.Table:
+    """Open the client's transactions as canonical lines on the configured engine.
+
+    Checks that the file exists, is not empty and has every mapped column; nothing is
+    scanned beyond the file's header or schema until the result is executed.
+    """
+    con = con or connect(params.get("engine"))
+    data = params.get("data")
+    raw = read_raw(con, params.data_path, data)
+    check_mapped_columns(raw, data["columns"], params.data_path)
+    with engine_errors(str(params.data_path)):
+        return canonical_lines(raw, data, con)

@@ -22,9 +22,10 @@ import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
-from analysis_utils.config import Period
+from analysis_utils.config import Period, RunParams
 from analysis_utils.engine import engine_errors
 from analysis_utils.errors import DataError
+from analysis_utils.io import read_transactions
 
 UNKNOWN_CUSTOMER = "unknown"
 CARRIED_COLUMNS = ("channel", "store")
@@ -357,3 +358,9 @@ def _rule_rows(counts: pd.DataFrame, rules: dict[str, str], unit: str) -> list[t
         for rule, description in rules.items()
         if rule in found.index and int(found.loc[rule, "rows"]) > 0
     ]
+
+
+def prepare(params: RunParams, period: Period) -> PrepResult:
+    """Stage 01 end to end for one period: read the client's file, apply every rule, build orders."""
+    lines = read_transactions(params)
+    return prepare_orders(lines, params.get("prep"), params.get("data"), period, str(params.data_path))
