@@ -1,0 +1,137 @@
+"""The command line: turns flags into calls, prints results, maps expected errors to exit codes.
+
+``crm-workbook run``, ``validate`` and ``sample``; ``--help`` on each. Expected problems print
+one line (``error: ...``) and exit 2 (parameters) or 1 (data, failed run), without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from analysis_utils import paths
+from analysis_utils.errors import CrmError
+
+EPILOG = "Parameters: params/defaults.yaml lists every key with its meaning; see README.md."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crm-workbook",
+        description="Reproducible analytical-CRM workbook: client export in, segmentation report out.",
+        epilog=EPILOG,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run every stage notebook for a client's periods", epilog=EPILOG)
+    _client_arguments(run)
+    run.add_argument("--jobs", type=int, default=1, metavar="N", help="client x period runs in parallel")
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=paths.REPORTS_DIR,
+        metavar="DIR",
+        help="reports folder (default: reports/)",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+
+    validate = commands.add_parser(
+        "validate", help="check parameters and data, print the data-quality table", epilog=EPILOG
+    )
+    _client_arguments(validate)
+
+    sample = commands.add_parser("sample", help="write the synthetic sample client's data", epilog=EPILOG)
+    sample.add_argument("--out", type=Path, default=paths.SAMPLE_DIR, metavar="DIR", help="output folder")
+    sample.add_argument("--seed", type=int, default=42, help="random seed (same seed, same bytes)")
+    sample.add_argument("--customers", type=int, default=3000, help="number of customers")
+    return parser
+
+
+def _client_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("client", help="client parameter file, e.g. params/clients/sample.yaml")
+    parser.add_argument(
+        "--period",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="period to run (repeatable; default all)",
+    )
+    parser.add_argument(
+        "-p",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter, e.g. -p prep.returns.policy=drop (value typed as YAML)",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``crm-workbook`` and ``python -m analysis_utils``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except CrmError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from analysis_utils import io, runner
+    from analysis_utils.config import load_params
+
+    params = load_params(args.client, args.overrides)
+    jobs = runner.plan(params, args.period, args.out.resolve(), args.overrides)
+    io.read_transactions(params)  # file present, readable, every mapped column there
+    if args.quiet:
+        jobs = [runner.Job(**{**job.__dict__, "show_progress": False}) for job in jobs]
+    outcomes = runner.run_jobs(jobs, max(1, args.jobs))
+    print(_summary_table(outcomes))
+    for outcome in outcomes:
+        if outcome.error:
+            print(f"error: {outcome.error}", file=sys.stderr)
+    index = args.out.resolve() / params.client / "index.html"
+    if index.is_file():
+        print(f"Report: {index}")
+    return 0 if all(o.status == "ok" for o in outcomes) else 1
+
+
+def _summary_table(outcomes: Sequence) -> str:
+    header = f"{'run':<28} {'status':<7} {'seconds':>8}  path"
+    lines = [header, "-" * len(header)]
+    lines += [f"{o.label:<28} {o.status:<7} {o.seconds:>8.1f}  {o.path}" for o in outcomes]
+    return "\n".join(lines)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from analysis_utils import overview, prep
+    from analysis_utils.config import load_params
+
+    params = load_params(args.client, args.overrides)
+    names = args.period or [p.name for p in params.periods]
+    print(f"{params.source}: parameters valid; data file {params.data_path}")
+    for name in names:
+        period = params.period(name)
+        result = prep.prepare(params, period)
+        print(f"\nperiod {name}: data quality")
+        print(result.quality.to_string(index=False, formatters={"amount": "{:,.2f}".format}))
+        headline = overview.headline(result.orders, result.quality)
+        print("  ".join(f"{key}={value}" for key, value in headline.items()))
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from analysis_utils import sample
+
+    written = sample.write_sample(args.out, sample.SampleSpec(seed=args.seed, n_customers=args.customers))
+    for name, path in written.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+COMMANDS = {"run": _run, "validate": _validate, "sample": _sample}

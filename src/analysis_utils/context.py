@@ -1,0 +1,79 @@
+"""What a stage notebook needs to know about its run: parameters, period, and the run folder.
+
+The runner executes each notebook with three parameters (the client file, the period name,
+the run folder) plus command-line overrides; a notebook opened by hand or by nbval uses its
+defaults, which point at the bundled sample and a scratch folder under ``reports/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from analysis_utils import paths
+from analysis_utils.config import Period, RunParams, load_params
+from analysis_utils.io import write_parquet
+
+SCRATCH_DIR = paths.REPORTS_DIR / "_notebooks"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """One client x period run: resolved parameters, the period, and where artifacts go."""
+
+    params: RunParams
+    period: Period
+    run_dir: Path
+
+    def artifact_path(self, name: str) -> Path:
+        """Path of artifact ``name`` (without extension) as Parquet in the run folder."""
+        return self.run_dir / f"{name}.parquet"
+
+    def write_artifact(self, name: str, table: pa.Table | pd.DataFrame) -> Path:
+        """Save an artifact reproducibly (same rows, same bytes) and return its path."""
+        return write_parquet(table, self.artifact_path(name))
+
+    def read_artifact(self, name: str) -> pa.Table:
+        """Load an artifact written by an earlier stage of this run."""
+        return pq.read_table(self.artifact_path(name))
+
+    def describe(self) -> str:
+        """Markdown stating the client, the period and its exact boundaries, and the input file."""
+        period = self.period
+        window = (
+            f"the {period.window_days} days from {period.window_start:%Y-%m-%d} (inclusive)"
+            if period.window_days
+            else "all history"
+        )
+        return (
+            f"**Client:** {self.params.get('client.name')} &nbsp; **Period:** {period.name} "
+            f"({window} to {period.as_of:%Y-%m-%d}, exclusive) &nbsp; "
+            f"**Currency:** {self.params.get('client.currency')} &nbsp; "
+            f"**Input:** `{self.params.data_path.name}`"
+        )
+
+
+def open_run(client_params: str, period: str, run_dir: str = "", overrides: Sequence[str] = ()) -> RunContext:
+    """Load and validate parameters and prepare the run folder.
+
+    Parameters
+    ----------
+    client_params
+        Client parameter file (relative paths start at the project root).
+    period
+        Name of a period declared in the client file.
+    run_dir
+        Folder for this run's artifacts; empty = ``reports/_notebooks/<client>/<period>``.
+    overrides
+        ``key.sub=value`` overrides, as on the command line.
+    """
+    params = load_params(client_params, overrides)
+    chosen = params.period(period)
+    folder = paths.resolve(run_dir) if run_dir else SCRATCH_DIR / params.client / chosen.name
+    folder.mkdir(parents=True, exist_ok=True)
+    return RunContext(params=params, period=chosen, run_dir=folder)

@@ -1,0 +1,118 @@
+"""The manifest of a run: what went in, what came out, with which code, and how long it took."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow.parquet as pq
+import yaml
+
+from analysis_utils import paths
+from analysis_utils.io import file_sha256
+
+if TYPE_CHECKING:
+    from analysis_utils.runner import Job
+
+PACKAGES = (
+    "crm-workbook",
+    "ibis-framework",
+    "duckdb",
+    "sqlglot",
+    "pandas",
+    "pyarrow",
+    "numpy",
+    "scikit-learn",
+    "matplotlib",
+    "seaborn",
+    "papermill",
+    "nbconvert",
+)
+FILE_NAME = "manifest.json"
+
+
+def build(run_dir: Path, job: Job, timings: dict[str, float], total_seconds: float) -> dict[str, Any]:
+    """Everything needed to reproduce and audit a run, as a JSON-able dict.
+
+    Keys: client, period, params (resolved), input (path, sha256, bytes), artifacts (rows
+    and sha256 per Parquet file), data_quality (rows per rule), versions, git, engine,
+    created_at (UTC), seconds per notebook and in total.
+    """
+    params = yaml.safe_load((run_dir / "params.yaml").read_text(encoding="utf-8"))
+    data_path = paths.resolve(params["data"]["path"])
+    artifacts = {
+        path.name: {"rows": pq.read_metadata(path).num_rows, "sha256": file_sha256(path)}
+        for path in sorted(run_dir.glob("*.parquet"))
+    }
+    return {
+        "client": job.client,
+        "period": next(p for p in params["periods"] if p["name"] == job.period),
+        "client_file": job.client_file,
+        "overrides": list(job.overrides),
+        "params": params,
+        "input": {
+            "path": str(data_path),
+            "sha256": file_sha256(data_path),
+            "bytes": data_path.stat().st_size,
+        },
+        "artifacts": artifacts,
+        "data_quality": _quality_counts(run_dir),
+        "engine": params["engine"]["backend"],
+        "versions": {"python": platform.python_version(), **_package_versions()},
+        "git": _git_state(),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "seconds": {**timings, "total": round(total_seconds, 3)},
+    }
+
+
+def write(run_dir: Path, job: Job, timings: dict[str, float], total_seconds: float) -> Path:
+    """Build the manifest and save it as ``manifest.json`` in the run folder."""
+    path = run_dir / FILE_NAME
+    content = build(run_dir, job, timings, total_seconds)
+    path.write_text(json.dumps(content, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def read(run_dir: Path) -> dict[str, Any]:
+    """Load the manifest of a run folder."""
+    return json.loads((run_dir / FILE_NAME).read_text(encoding="utf-8"))
+
+
+def _quality_counts(run_dir: Path) -> dict[str, int]:
+    path = run_dir / "data_quality.parquet"
+    if not path.exists():
+        return {}
+    table = pq.read_table(path, columns=["rule", "rows"]).to_pydict()
+    return dict(zip(table["rule"], table["rows"], strict=True))
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _git_state() -> dict[str, Any]:
+    """Commit of the project checkout and whether it had uncommitted changes (None outside git)."""
+    try:
+        commit = _git("rev-parse", "HEAD")
+        dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": dirty}
+
+
+def _git(*args: str) -> str:
+    result = subprocess.run(
+        ["git", "-C", str(paths.PROJECT_ROOT), *args], capture_output=True, text=True, check=True, timeout=10
+    )
+    return result.stdout.strip()

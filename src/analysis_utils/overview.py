@@ -1,0 +1,114 @@
+"""Order-level overviews for the data-preparation notebook: headline counts, revenue per
+month, and the distribution of order amounts. Aggregated by the engine (Ibis), so only a few
+rows reach pandas whatever the number of orders."""
+
+from __future__ import annotations
+
+import math
+
+import ibis
+import pandas as pd
+import pyarrow as pa
+
+
+def headline(orders: pa.Table, quality: pd.DataFrame) -> dict[str, int | float | str]:
+    """Key counts of a prepared period: lines read, lines kept, orders, customers, revenue.
+
+    ``revenue`` is the net amount of the kept orders in the client's currency, rounded to
+    cents; dates are the first and last order date (YYYY-MM-DD).
+    """
+    table = ibis.memtable(orders)
+    stats = (
+        table.aggregate(
+            orders=table.count(),
+            customers=table.customer_id.nunique(),
+            revenue=table.amount.sum(),
+            first=table.order_date.min(),
+            last=table.order_date.max(),
+            extreme=table.is_extreme.sum(),
+        )
+        .to_pandas()
+        .iloc[0]
+    )
+    lines_read = int(quality.loc[quality["rule"] == "input", "rows"].iloc[0])
+    return {
+        "lines_read": lines_read,
+        "orders": int(stats["orders"]),
+        "customers": int(stats["customers"]),
+        "revenue": round(float(stats["revenue"]), 2),
+        "first_order": f"{stats['first']:%Y-%m-%d}",
+        "last_order": f"{stats['last']:%Y-%m-%d}",
+        "extreme_orders": int(stats["extreme"]),
+    }
+
+
+def monthly(orders: pa.Table) -> pd.DataFrame:
+    """Per calendar month: orders, distinct customers, net revenue (currency). Sorted by month."""
+    table = ibis.memtable(orders)
+    month = table.order_date.truncate("M").name("month")
+    result = table.group_by(month).aggregate(
+        orders=table.count(), customers=table.customer_id.nunique(), revenue=table.amount.sum()
+    )
+    return result.order_by("month").to_pandas()
+
+
+def amount_histogram(orders: pa.Table, bins: int = 30) -> pd.DataFrame:
+    """Counts of positive order amounts in ``bins`` equal-width bins of log10(amount).
+
+    Columns: lower and upper bin edges (currency), orders. Non-positive orders are left out.
+    """
+    table = ibis.memtable(orders)
+    positive = table.filter(table.amount > 0)
+    log_amount = positive.amount.log10()
+    bounds = positive.aggregate(lo=log_amount.min(), hi=log_amount.max()).to_pandas().iloc[0]
+    lo, hi = float(bounds["lo"]), float(bounds["hi"])
+    if not math.isfinite(lo):
+        return pd.DataFrame({"lower": [], "upper": [], "orders": []})
+    width = (hi - lo) / bins if hi > lo else 1.0
+    index = ((log_amount - lo) / width).floor().cast("int64").clip(upper=bins - 1).name("bin")
+    counts = positive.group_by(index).aggregate(orders=positive.count()).to_pandas()
+    frame = pd.DataFrame({"bin": range(bins)}).merge(counts, on="bin", how="left").fillna({"orders": 0})
+    edges = 10 ** (lo + width * frame["bin"].to_numpy())
+    return pd.DataFrame(
+        {"lower": edges, "upper": edges * 10**width, "orders": frame["orders"].astype("int64")}
+    )
+
+
+def rules_in_effect(prep: dict, period_start: str, as_of: str) -> str:
+    """Markdown list of the cleaning rules as configured, in the order they are applied."""
+
+    def on(flag: bool, text: str) -> str:
+        return f"- {text}" if flag else f"- ~~{text}~~ (switched off)"
+
+    returns = prep["returns"]
+    prefix = f", and order ids starting with `{returns['order_prefix']}`" if returns["order_prefix"] else ""
+    excluded = ", ".join(f"`{c}`" for c in prep["exclude_customers"]) or "none listed"
+    return "\n".join(
+        [
+            on(prep["drop_missing_customer"], "lines without a customer id are dropped"),
+            on(
+                prep["drop_unparseable_dates"],
+                f"lines whose date does not parse are dropped (the run stops above "
+                f"{prep['max_unparseable_date_share']:.1%} of lines)",
+            ),
+            f"- lines whose amount is missing or not a number are dropped (the run stops above "
+            f"{prep['max_unparseable_amount_share']:.1%} of lines)",
+            f"- internal and test customers are dropped: {excluded}",
+            on(prep["drop_after_as_of"], f"lines dated on or after {as_of} are dropped"),
+            on(prep["drop_duplicates"], "exact duplicate lines are dropped (one copy kept)"),
+            on(prep["drop_zero_amount"], "zero-amount lines (gifts, free items) are dropped"),
+            f"- returns (negative amounts{prefix}) are "
+            + (
+                "netted against the customer's latest earlier order of the same product"
+                if returns["policy"] == "net"
+                else "dropped"
+            ),
+            on(prep["drop_before_window"], f"orders dated before {period_start} are dropped"),
+            on(prep["drop_nonpositive_orders"], "orders with a zero or negative net amount are dropped"),
+            on(
+                prep["extreme"]["flag"],
+                f"orders with an extreme amount (robust z-score of log amount above "
+                f"{prep['extreme']['z_threshold']}) are flagged, not dropped",
+            ),
+        ]
+    )

@@ -1,0 +1,159 @@
+"""HTML reports: each executed notebook rendered twice, and the index pages that link them.
+
+- ``<stage>.client.html``: for the client. No code, no prompts, no parameter cells, no
+  warnings; figures embedded so the single file can be e-mailed.
+- ``<stage>.analyst.html``: everything, code included.
+Rendering is in-process (nbconvert's command line costs about a second per file).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import html
+import json
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
+from traitlets.config import Config
+
+AUDIENCES = ("client", "analyst")
+HIDDEN_FROM_CLIENT = {"parameters", "injected-parameters", "analyst-only"}
+STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:60rem;margin:2rem auto;
+padding:0 1rem;color:#1d2b36;line-height:1.5}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d5dde3}
+table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.3rem .8rem;border-bottom:1px solid #e3e8ec;
+text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#5b6b78}
+a{color:#1f5f8b}
+"""
+
+
+class DropStderr(Preprocessor):
+    """Remove stderr streams (library warnings) from the client's version."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.get("cell_type") == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+        return cell, resources
+
+
+@functools.cache
+def _exporter(audience: str) -> HTMLExporter:
+    """One configured exporter per audience and process (building one costs ~0.3 s)."""
+    config = Config()
+    if audience == "client":
+        config.HTMLExporter.exclude_input = True
+        config.HTMLExporter.exclude_input_prompt = True
+        config.HTMLExporter.exclude_output_prompt = True
+        config.TagRemovePreprocessor.remove_cell_tags = HIDDEN_FROM_CLIENT
+        config.TagRemovePreprocessor.enabled = True
+    exporter = HTMLExporter(config=config)
+    if audience == "client":
+        exporter.register_preprocessor(TagRemovePreprocessor(config=config), enabled=True)
+        exporter.register_preprocessor(DropStderr(), enabled=True)
+    return exporter
+
+
+def render_notebook(notebook_path: Path, audience: str) -> str:
+    """HTML of an executed notebook for ``audience`` ("client" or "analyst")."""
+    notebook = nbformat.read(notebook_path, as_version=4)
+    title = notebook_path.stem.replace("_", " ")
+    body, _ = _exporter(audience).from_notebook_node(notebook, resources={"metadata": {"name": title}})
+    return body
+
+
+def render_run(run_dir: Path) -> list[Path]:
+    """Write ``<stage>.client.html`` and ``<stage>.analyst.html`` for every notebook of a run."""
+    written = []
+    for notebook_path in sorted(run_dir.glob("*.ipynb")):
+        for audience in AUDIENCES:
+            target = run_dir / f"{notebook_path.stem}.{audience}.html"
+            target.write_text(render_notebook(notebook_path, audience), encoding="utf-8")
+            written.append(target)
+    return written
+
+
+def write_run_index(run_dir: Path) -> Path:
+    """``index.html`` of one run: the reports, the data artifacts, the manifest."""
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    period = manifest["period"]
+    window = f"{period['window_days']} days" if period.get("window_days") else "all history"
+    quality = manifest.get("data_quality", {})
+    facts = [
+        ("lines read", quality.get("input")),
+        ("orders kept", quality.get("orders")),
+        ("customers", quality.get("customers")),
+    ]
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td class=n>{value:,}</td></tr>" for name, value in facts if value
+    )
+    reports = "".join(
+        f"<tr><td>{html.escape(nb.stem.replace('_', ' '))}</td>"
+        f"<td><a href='{nb.stem}.client.html'>client report</a></td>"
+        f"<td><a href='{nb.stem}.analyst.html'>analyst version (with code)</a></td>"
+        f"<td><a href='{nb.name}'>notebook</a></td></tr>"
+        for nb in sorted(run_dir.glob("*.ipynb"))
+    )
+    artifacts = "".join(
+        f"<tr><td><a href='{html.escape(name)}'>{html.escape(name)}</a></td>"
+        f"<td class=n>{info['rows']:,} rows</td></tr>"
+        for name, info in manifest["artifacts"].items()
+    )
+    body = (
+        f"<h1>{html.escape(manifest['params']['client']['name'])}: period {html.escape(period['name'])}</h1>"
+        f"<p class=muted>as_of {html.escape(period['as_of'][:10])} (exclusive), window {window};"
+        f" generated {html.escape(manifest['created_at'])}</p>"
+        f"<table>{rows}</table><h2>Reports</h2><table>{reports}</table>"
+        f"<h2>Data</h2><table>{artifacts}</table>"
+        f"<p><a href='manifest.json'>manifest.json</a> (parameters, input hash, versions, timings) &middot; "
+        f"<a href='params.yaml'>params.yaml</a></p>"
+    )
+    return _write_page(run_dir / "index.html", f"{manifest['client']} {period['name']}", body)
+
+
+def published_runs(client_dir: Path) -> list[Path]:
+    """Run folders of a client that were published (staging and failed runs are hidden)."""
+    if not client_dir.is_dir():
+        return []
+    return sorted(
+        p for p in client_dir.iterdir() if not p.name.startswith(".") and (p / "manifest.json").is_file()
+    )
+
+
+def write_client_index(client_dir: Path) -> Path | None:
+    """``index.html`` of a client: every published period with links to its reports (None: none yet)."""
+    runs = published_runs(client_dir)
+    if not runs:
+        return None
+    items = []
+    for run_dir in runs:
+        stems = sorted(nb.stem for nb in run_dir.glob("*.ipynb"))
+        links = " &middot; ".join(
+            f"<a href='{run_dir.name}/{stem}.client.html'>{html.escape(stem.replace('_', ' '))}</a>"
+            for stem in stems
+        )
+        items.append(
+            f"<tr><td><a href='{run_dir.name}/index.html'>{html.escape(run_dir.name)}</a></td>"
+            f"<td>{links}</td></tr>"
+        )
+    body = (
+        f"<h1>{html.escape(client_dir.name)}</h1>"
+        f"<p class=muted>updated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC</p>"
+        f"<table><tr><th>period</th><th>client reports</th></tr>{''.join(items)}</table>"
+    )
+    return _write_page(client_dir / "index.html", client_dir.name, body)
+
+
+def _write_page(path: Path, title: str, body: str) -> Path:
+    page = (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
+        f"<meta name=viewport content='width=device-width,initial-scale=1'><style>{STYLE}</style></head>"
+        f"<body>{body}</body></html>\n"
+    )
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(page, encoding="utf-8")
+    partial.replace(path)
+    return path

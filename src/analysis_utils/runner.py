@@ -1,0 +1,192 @@
+"""Papermill orchestration: every stage notebook, for each client x period, published atomically.
+
+A run is built in a hidden staging folder beside its target (``reports/<client>/.<period>.partial-*``)
+and moved to ``reports/<client>/<period>/`` only when every notebook succeeded and every HTML
+is rendered. A failed run leaves the earlier report untouched and keeps its partial folder under
+``reports/<client>/.failed/`` for inspection.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import papermill as pm
+
+from analysis_utils import manifest, paths, report
+from analysis_utils.config import RunParams, dump_params, load_params
+from analysis_utils.errors import CrmError, StageError
+
+STAGE_NOTEBOOKS = ("01_data_prep.ipynb",)
+KERNEL_PORT_CLASH = "Address already in use"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One client x period to run: everything a worker process needs, as plain values."""
+
+    client_file: str
+    client: str
+    period: str
+    out_dir: str
+    overrides: tuple[str, ...] = ()
+    kernel: str = "python3"
+    timeout: int = 900
+    show_progress: bool = True
+
+    @property
+    def label(self) -> str:
+        return f"{self.client}/{self.period}"
+
+
+@dataclass
+class Outcome:
+    """How one job ended: ``ok`` with the published folder, or ``failed`` with a one-line error."""
+
+    label: str
+    status: str
+    seconds: float
+    path: str
+    error: str = ""
+    notebook_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def plan(
+    params: RunParams, period_names: Sequence[str], out_dir: Path, overrides: Sequence[str]
+) -> list[Job]:
+    """Jobs for the chosen periods (all declared periods when none are named)."""
+    names = list(period_names) or [p.name for p in params.periods]
+    for name in names:
+        params.period(name)  # ConfigError naming the declared periods when unknown
+    return [
+        Job(
+            client_file=str(params.source),
+            client=params.client,
+            period=name,
+            out_dir=str(out_dir),
+            overrides=tuple(overrides),
+            kernel=params.get("run.kernel"),
+            timeout=int(params.get("run.execution_timeout")),
+        )
+        for name in names
+    ]
+
+
+def run_jobs(jobs: Sequence[Job], n_jobs: int = 1) -> list[Outcome]:
+    """Run jobs one after another (``n_jobs`` = 1) or in ``n_jobs`` spawned processes.
+
+    Outcomes come back in the order of ``jobs``; the client index page is rebuilt at the end.
+    """
+    if n_jobs <= 1 or len(jobs) <= 1:
+        outcomes = [run_job(job) for job in jobs]
+    else:
+        context = multiprocessing.get_context("spawn")  # fork + zmq kernels is unsafe
+        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+            outcomes = list(pool.map(run_job, jobs))
+    for client_dir in sorted({Path(job.out_dir) / job.client for job in jobs}):
+        report.write_client_index(client_dir)
+    return outcomes
+
+
+def run_job(job: Job) -> Outcome:
+    """Execute every stage notebook of one job into a staging folder, render, publish.
+
+    Never raises for a failed notebook: the failure becomes an Outcome whose ``error`` names
+    the notebook, the cell, the error and the folder where the partial run was kept.
+    """
+    started = time.perf_counter()
+    client_dir = Path(job.out_dir) / job.client
+    staging = client_dir / f".{job.period}.partial-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    timings: dict[str, float] = {}
+    try:
+        _write_resolved_params(job, staging)
+        for notebook in STAGE_NOTEBOOKS:
+            timings[notebook] = _execute(job, notebook, staging)
+            _progress(job, f"{notebook} ok ({timings[notebook]:.1f} s)")
+        render_started = time.perf_counter()
+        report.render_run(staging)
+        timings["render"] = round(time.perf_counter() - render_started, 3)
+        manifest.write(staging, job, timings, total_seconds=time.perf_counter() - started)
+        report.write_run_index(staging)
+        final = client_dir / job.period
+        _publish(staging, final)
+    except Exception as err:  # any failure: keep the partial run, report one line
+        kept = _keep_failed(staging, client_dir, job.period)
+        message = f"{job.label}: {_describe_failure(err)}; partial run kept in {kept}"
+        _progress(job, "FAILED")
+        return Outcome(job.label, "failed", time.perf_counter() - started, str(kept), message, timings)
+    seconds = time.perf_counter() - started
+    return Outcome(job.label, "ok", seconds, str(final / "index.html"), "", timings)
+
+
+def _write_resolved_params(job: Job, staging: Path) -> None:
+    params = load_params(job.client_file, job.overrides)
+    (staging / "params.yaml").write_text(dump_params(params), encoding="utf-8")
+
+
+def _execute(job: Job, notebook: str, staging: Path) -> float:
+    """Run one notebook with papermill (retrying once on a kernel port clash); seconds taken."""
+    started = time.perf_counter()
+    parameters = {
+        "client_params": job.client_file,
+        "period": job.period,
+        "run_dir": str(staging),
+        "overrides": list(job.overrides),
+    }
+    for attempt in (1, 2):
+        try:
+            pm.execute_notebook(
+                str(paths.NOTEBOOKS_DIR / notebook),
+                str(staging / notebook),
+                parameters=parameters,
+                kernel_name=job.kernel,
+                execution_timeout=job.timeout,
+                progress_bar=False,
+                log_output=False,
+            )
+            break
+        except pm.PapermillExecutionError as err:
+            evalue = " ".join(str(err.evalue).split())
+            raise StageError(f"{notebook} cell {err.exec_count} failed with {err.ename}: {evalue}") from None
+        except RuntimeError as err:  # kernel start-up failures; papermill issue 511
+            if KERNEL_PORT_CLASH not in str(err) or attempt == 2:
+                raise
+    return round(time.perf_counter() - started, 3)
+
+
+def _describe_failure(err: Exception) -> str:
+    """One line: the project's own message, or the exception type and its first words."""
+    if isinstance(err, CrmError):
+        return str(err)
+    return f"{type(err).__name__}: {' '.join(str(err).split())}"
+
+
+def _publish(staging: Path, final: Path) -> None:
+    """Move the finished run into place; an earlier report is replaced only after success."""
+    if final.exists():
+        retired = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(final, retired)
+        os.replace(staging, final)
+        shutil.rmtree(retired)
+    else:
+        os.replace(staging, final)
+
+
+def _keep_failed(staging: Path, client_dir: Path, period: str) -> Path:
+    kept = client_dir / ".failed" / f"{period}-{time.strftime('%Y%m%d-%H%M%S')}-{staging.name[-8:]}"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staging, kept)
+    return kept
+
+
+def _progress(job: Job, text: str, printer: Callable[[str], None] = print) -> None:
+    if job.show_progress:
+        printer(f"{job.label}: {text}")
