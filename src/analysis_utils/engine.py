@@ -8,6 +8,7 @@ exceptions become the project's one-line errors.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,11 @@ import ibis
 import ibis.expr.types as ir
 
 from analysis_utils.errors import DataError
+
+# Ibis 12 still asks pandas 3 for options and DuckDB for methods that now warn of their removal;
+# the warnings concern Ibis' code, not ours, and would clutter every notebook's output.
+warnings.filterwarnings("ignore", message=".*future.infer_string.*", module="ibis")
+warnings.filterwarnings("ignore", message=".*fetch_arrow_table.*", category=DeprecationWarning)
 
 
 def connect(engine: dict[str, Any]) -> ibis.BaseBackend:

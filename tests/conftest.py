@@ -1,0 +1,48 @@
+"""Shared fixtures. The sample client's data is generated once per session (cheap when current)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from helpers import CSV_COLUMNS
+
+from analysis_utils import paths, sample
+from analysis_utils.config import RunParams, load_params
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """nbval runs the notebooks on their defaults, which read the sample: make sure it exists."""
+    sample.ensure_sample(paths.SAMPLE_DIR)
+
+
+@pytest.fixture
+def client_file(tmp_path: Path) -> Callable[..., Path]:
+    """Write a client parameter file into tmp_path from keyword sections; returns its path."""
+
+    def write(name: str = "acme", **sections: Any) -> Path:
+        content = {
+            "client": {"name": "Acme"},
+            "data": {"path": str(tmp_path / "lines.csv"), "columns": CSV_COLUMNS},
+            "periods": [{"name": "p1", "as_of": "2024-03-01"}],
+        }
+        for key, value in sections.items():
+            content[key] = {**content.get(key, {}), **value} if isinstance(value, dict) else value
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(content), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def params_for(client_file: Callable[..., Path]) -> Callable[..., RunParams]:
+    """Resolved parameters for a client file built from sections, plus -p overrides."""
+
+    def load(overrides: tuple[str, ...] = (), **sections: Any) -> RunParams:
+        return load_params(client_file(**sections), overrides)
+
+    return load

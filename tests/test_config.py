@@ -1,0 +1,117 @@
+"""Parameter layers and validation: every problem named at once, before anything runs."""
+
+import datetime as dt
+
+import pytest
+
+from analysis_utils.config import deep_merge, load_params, parse_overrides
+from analysis_utils.errors import ConfigError
+
+
+def test_client_file_overrides_defaults_and_command_line_overrides_client(params_for):
+    params = params_for(
+        overrides=("prep.returns.policy=drop", "prep.max_unparseable_date_share=0.2"),
+        prep={"drop_duplicates": False, "returns": {"policy": "net", "order_prefix": "X"}},
+    )
+    assert params.get("prep.drop_duplicates") is False  # client over default
+    assert params.get("prep.returns.policy") == "drop"  # command line over client
+    assert params.get("prep.returns.order_prefix") == "X"  # nested merge keeps siblings
+    assert params.get("prep.max_unparseable_date_share") == 0.2
+    assert params.get("prep.drop_zero_amount") is True  # untouched default
+
+
+def test_overrides_are_typed_as_yaml():
+    assert parse_overrides(["a.b=3", "a.c=true", "d=['007', x]", "e="]) == {
+        "a": {"b": 3, "c": True},
+        "d": ["007", "x"],
+        "e": "",
+    }
+
+
+def test_override_without_equals_sign_is_rejected():
+    with pytest.raises(ConfigError, match="expected key.sub=value"):
+        parse_overrides(["prep.drop_duplicates"])
+
+
+def test_deep_merge_replaces_lists_and_merges_mappings():
+    assert deep_merge({"a": {"x": 1, "y": [1, 2]}}, {"a": {"y": [3]}}) == {"a": {"x": 1, "y": [3]}}
+
+
+def test_unknown_key_gets_did_you_mean(params_for):
+    with pytest.raises(
+        ConfigError, match=r"unknown parameter prep.drop_duplicate \(did you mean prep.drop_duplicates\?\)"
+    ):
+        params_for(prep={"drop_duplicate": True})
+
+
+def test_every_problem_is_listed_at_once(params_for):
+    with pytest.raises(ConfigError) as raised:
+        params_for(
+            overrides=("prep.drop_duplicates=maybe", "engine.threads=two"),
+            periods=[{"name": "p1"}],
+        )
+    message = str(raised.value)
+    assert "2 problems" in message
+    assert "prep.drop_duplicates must be true/false, got text" in message
+    assert "engine.threads must be a whole number, got text" in message
+
+
+def test_value_problems_are_collected(params_for):
+    with pytest.raises(ConfigError) as raised:
+        params_for(
+            data={"date_format": "%Q-%m", "columns": {"customer_id": "c", "ammount": "a"}},
+            periods=[{"name": "p1"}, {"name": "p1", "as_of": "2024-13-01", "window_days": -3}],
+        )
+    message = str(raised.value)
+    for expected in (
+        "data.date_format '%Q-%m' has unknown codes: %Q",
+        "data.columns.ammount is not a canonical column (did you mean amount?)",
+        "data.columns.order_date is required",
+        "data.columns needs amount, or both quantity and unit_price",
+        "periods[0].as_of is required",
+        "periods[1].as_of '2024-13-01' is not a date",
+        "periods[1].window_days must be a positive whole number of days, got -3",
+        "period name 'p1' is used twice",
+    ):
+        assert expected in message
+    assert "\n" not in message
+
+
+def test_missing_parameter_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml: parameter file not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("client:\n  name: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"bad.yaml: line \d+ invalid YAML"):
+        load_params(path)
+
+
+def test_period_boundaries_are_exclusive_as_of_and_lookback_window(params_for):
+    params = params_for(periods=[{"name": "y2024", "as_of": "2025-01-01", "window_days": 366}])
+    period = params.period("y2024")
+    assert period.as_of == dt.datetime(2025, 1, 1)
+    assert period.window_start == dt.datetime(2024, 1, 1)
+    assert params.periods[0] == period
+
+
+def test_unknown_period_lists_declared_ones(params_for):
+    with pytest.raises(ConfigError, match=r"period '2030' is not declared \(periods: p1\)"):
+        params_for().period("2030")
+
+
+def test_client_name_defaults_to_file_name(params_for):
+    assert params_for(client={"name": ""}).get("client.name") == "acme"
+
+
+def test_unquoted_yaml_date_in_period_is_accepted(client_file, tmp_path):
+    path = client_file()
+    path.write_text(path.read_text().replace("'2024-03-01'", "2024-03-01"), encoding="utf-8")
+    assert load_params(path).periods[0].as_of == dt.datetime(2024, 3, 1)
+
+
+def test_unquoted_numeric_excluded_id_is_rejected(params_for):
+    with pytest.raises(ConfigError, match="prep.exclude_customers must list quoted ids, got 7"):
+        params_for(prep={"exclude_customers": [7]})

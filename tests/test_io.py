@@ -1,0 +1,155 @@
+"""Reading every supported format into canonical lines, and the errors for bad files."""
+
+import gzip
+
+import pandas as pd
+import pytest
+from helpers import CSV_HEADER
+
+from analysis_utils.errors import ConfigError, DataError
+from analysis_utils.io import detect_format, read_transactions, write_parquet
+
+ROWS = ["1,007,2024-01-05 10:00:00,A,2,2.5", "2,0100,2024-01-06 11:30:00,B,1,10"]
+
+
+def canonical(params) -> pd.DataFrame:
+    return read_transactions(params).to_pandas().sort_values("order_id").reset_index(drop=True)
+
+
+def test_csv_ids_stay_text_and_amount_is_quantity_times_price(params_for, tmp_path):
+    (tmp_path / "lines.csv").write_text("\n".join([CSV_HEADER, *ROWS]) + "\n", encoding="utf-8")
+    lines = canonical(params_for())
+    assert lines["customer_id"].tolist() == ["007", "0100"]
+    assert lines["amount"].tolist() == [5.0, 10.0]
+    assert lines["order_date"].tolist() == [
+        pd.Timestamp("2024-01-05 10:00"),
+        pd.Timestamp("2024-01-06 11:30"),
+    ]
+
+
+def test_semicolon_day_first_and_declared_amount_column(params_for, tmp_path):
+    text = "Kunde;Datum;Betrag\n 42 ;31/01/2024 09:15;12.5\n43;1/2/2024 10:00;-3\n"
+    (tmp_path / "lines.csv").write_text(text, encoding="utf-8")
+    params = params_for(
+        data={
+            "read_options": {"sep": ";"},
+            "columns": {"customer_id": "Kunde", "order_date": "Datum", "amount": "Betrag"},
+            "date_format": "%d/%m/%Y %H:%M",
+        }
+    )
+    lines = canonical(params).sort_values("customer_id")
+    assert lines["customer_id"].tolist() == ["42", "43"]  # trimmed
+    assert lines["amount"].tolist() == [12.5, -3.0]
+    assert lines["order_date"].tolist() == [
+        pd.Timestamp("2024-01-31 09:15"),
+        pd.Timestamp("2024-02-01 10:00"),
+    ]
+    assert lines["order_id"].isna().all()  # not mapped
+
+
+def test_headerless_latin1_csv_with_names(params_for, tmp_path):
+    (tmp_path / "lines.csv").write_bytes("1;Zoë;2024-01-05;9.5\n".encode("latin-1"))
+    params = params_for(
+        data={
+            "read_options": {
+                "sep": ";",
+                "header": False,
+                "names": ["inv", "who", "when", "eur"],
+                "encoding": "latin-1",
+            },
+            "columns": {"order_id": "inv", "customer_id": "who", "order_date": "when", "amount": "eur"},
+            "date_format": "%Y-%m-%d",
+        }
+    )
+    lines = canonical(params)
+    assert lines.loc[0, "customer_id"] == "Zoë"
+    assert lines.loc[0, "amount"] == 9.5
+
+
+def test_gzipped_csv(params_for, tmp_path):
+    path = tmp_path / "lines.csv.gz"
+    path.write_bytes(gzip.compress(("\n".join([CSV_HEADER, *ROWS]) + "\n").encode()))
+    assert len(canonical(params_for(data={"path": str(path)}))) == 2
+
+
+def test_parquet_integer_and_float_ids_become_text_without_decimals(params_for, tmp_path):
+    frame = pd.DataFrame(
+        {
+            "inv": [1, 2],
+            "cust": [17850.0, 13047.0],
+            "date": pd.to_datetime(["2024-01-05 10:00", "2024-01-06 00:00"]),
+            "sku": ["A", "B"],
+            "qty": [2, 1],
+            "price": [2.5, 10.0],
+        }
+    )
+    frame.to_parquet(tmp_path / "lines.parquet")
+    lines = canonical(params_for(data={"path": str(tmp_path / "lines.parquet")}))
+    assert lines["customer_id"].tolist() == ["17850", "13047"]
+    assert lines["order_id"].tolist() == ["1", "2"]
+    assert lines["amount"].tolist() == [5.0, 10.0]
+
+
+def test_excel_sheet_by_name(params_for, tmp_path):
+    frame = pd.DataFrame(
+        {
+            "inv": ["1"],
+            "cust": ["007"],
+            "date": ["2024-01-05 10:00:00"],
+            "sku": ["A"],
+            "qty": [2],
+            "price": [2.5],
+        }
+    )
+    with pd.ExcelWriter(tmp_path / "lines.xlsx") as writer:
+        pd.DataFrame({"x": [1]}).to_excel(writer, sheet_name="notes", index=False)
+        frame.to_excel(writer, sheet_name="sales", index=False)
+    params = params_for(data={"path": str(tmp_path / "lines.xlsx"), "read_options": {"sheet": "sales"}})
+    lines = canonical(params)
+    assert lines["customer_id"].tolist() == ["007"]
+    assert lines["amount"].tolist() == [5.0]
+
+
+def test_unreadable_numbers_and_dates_become_null(params_for, tmp_path):
+    rows = [CSV_HEADER, "1,7,2024-01-05 10:00:00,A,two,2.5", "2,8,31/02/2024,B,1,10"]
+    (tmp_path / "lines.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    lines = canonical(params_for())
+    assert pd.isna(lines.loc[0, "amount"])
+    assert pd.isna(lines.loc[1, "order_date"])
+
+
+def test_mapped_column_absent_is_named_with_closest_match(params_for, tmp_path):
+    (tmp_path / "lines.csv").write_text("\n".join([CSV_HEADER, *ROWS]) + "\n", encoding="utf-8")
+    params = params_for(
+        data={"columns": {"customer_id": "customer", "order_date": "dates", "amount": "price"}}
+    )
+    with pytest.raises(ConfigError) as raised:
+        read_transactions(params)
+    message = str(raised.value)
+    assert "lines.csv: column 'customer' (data.columns.customer_id) not in file" in message
+    assert "column 'dates' (data.columns.order_date) not in file (did you mean 'date'?)" in message
+
+
+def test_missing_and_empty_files_are_data_errors(params_for, tmp_path):
+    with pytest.raises(DataError, match="lines.csv: data file not found"):
+        read_transactions(params_for())
+    (tmp_path / "lines.csv").write_text("", encoding="utf-8")
+    with pytest.raises(DataError, match="lines.csv: file is empty"):
+        read_transactions(params_for())
+
+
+def test_format_detection(tmp_path):
+    assert detect_format(tmp_path / "a.CSV") == "csv"
+    assert detect_format(tmp_path / "a.csv.gz") == "csv"
+    assert detect_format(tmp_path / "a.parquet") == "parquet"
+    assert detect_format(tmp_path / "a.xlsx") == "excel"
+    assert detect_format(tmp_path / "a.dat", "csv") == "csv"
+    with pytest.raises(ConfigError, match="set data.format"):
+        detect_format(tmp_path / "a.dat")
+
+
+def test_write_parquet_is_byte_reproducible(tmp_path):
+    frame = pd.DataFrame({"a": ["x", "y"], "b": [1.5, 2.0]})
+    first, second = write_parquet(frame, tmp_path / "1.parquet"), write_parquet(frame, tmp_path / "2.parquet")
+    assert first.read_bytes() == second.read_bytes()
+    assert not list(tmp_path.glob(".*partial"))
