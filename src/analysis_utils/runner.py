@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import papermill as pm
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import default
 
 from analysis_utils import manifest, paths, report
 from analysis_utils.config import RunParams, dump_params, load_params
@@ -26,6 +29,23 @@ from analysis_utils.errors import CrmError, StageError
 
 STAGE_NOTEBOOKS = ("01_data_prep.ipynb",)
 KERNEL_PORT_CLASH = "Address already in use"
+
+
+class IPCKernelManager(AsyncKernelManager):
+    """Kernels talk over local IPC sockets instead of TCP ports.
+
+    Parallel runs then cannot pick the same port (papermill issue 511), and the kernel does
+    not warn about unencrypted TCP on every start.
+    """
+
+    @default("transport")
+    def _default_transport(self) -> str:
+        return "ipc"
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        """A socket-file prefix of its own: the shared default would let two kernels collide."""
+        return str(Path(tempfile.gettempdir()) / f"crm-workbook-kernel-{uuid.uuid4().hex}")
 
 
 @dataclass(frozen=True)
@@ -151,12 +171,13 @@ def _execute(job: Job, notebook: str, staging: Path) -> float:
                 execution_timeout=job.timeout,
                 progress_bar=False,
                 log_output=False,
+                kernel_manager_class=IPCKernelManager,
             )
             break
         except pm.PapermillExecutionError as err:
             evalue = " ".join(str(err.evalue).split())
             raise StageError(f"{notebook} cell {err.exec_count} failed with {err.ename}: {evalue}") from None
-        except RuntimeError as err:  # kernel start-up failures; papermill issue 511
+        except RuntimeError as err:  # kernel start-up failures, should a TCP kernel be configured
             if KERNEL_PORT_CLASH not in str(err) or attempt == 2:
                 raise
     return round(time.perf_counter() - started, 3)
