@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from analysis_utils.errors import DataError
@@ -43,6 +44,19 @@ def connect(engine: dict[str, Any]) -> ibis.BaseBackend:
 @ibis.udf.scalar.builtin(name="try_strptime")
 def _duckdb_try_strptime(text: str, fmt: str) -> ibis.dtype("timestamp"):
     """DuckDB's TRY_STRPTIME: NULL instead of an error for text that does not parse."""
+
+
+MONEY_DECIMAL = dt.Decimal(38, 6)  # exact to a millionth of the currency unit
+
+
+def exact_sum(amount: ir.NumericColumn) -> ir.FloatingScalar:
+    """Sum of a money column that does not depend on row order or parallelism.
+
+    Floating-point addition is not associative, so a parallel engine's SUM of doubles can
+    differ in the last bits from run to run. Each value is rounded to a millionth and summed
+    as a 38-digit decimal (exact), then returned as float64: same input, same bytes.
+    """
+    return amount.cast(MONEY_DECIMAL).sum().cast("float64")
 
 
 def parse_timestamp(text: ir.StringValue, date_format: str, backend: ibis.BaseBackend) -> ir.Value:

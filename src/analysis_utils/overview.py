@@ -10,6 +10,8 @@ import ibis
 import pandas as pd
 import pyarrow as pa
 
+from analysis_utils.engine import exact_sum
+
 
 def headline(orders: pa.Table, quality: pd.DataFrame) -> dict[str, int | float | str]:
     """Key counts of a prepared period: lines read, lines kept, orders, customers, revenue.
@@ -22,7 +24,7 @@ def headline(orders: pa.Table, quality: pd.DataFrame) -> dict[str, int | float |
         table.aggregate(
             orders=table.count(),
             customers=table.customer_id.nunique(),
-            revenue=table.amount.sum(),
+            revenue=exact_sum(table.amount),
             first=table.order_date.min(),
             last=table.order_date.max(),
             extreme=table.is_extreme.sum(),
@@ -47,7 +49,7 @@ def monthly(orders: pa.Table) -> pd.DataFrame:
     table = ibis.memtable(orders)
     month = table.order_date.truncate("M").name("month")
     result = table.group_by(month).aggregate(
-        orders=table.count(), customers=table.customer_id.nunique(), revenue=table.amount.sum()
+        orders=table.count(), customers=table.customer_id.nunique(), revenue=exact_sum(table.amount)
     )
     return result.order_by("month").to_pandas()
 

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from analysis_utils.config import Period, RunParams
-from analysis_utils.engine import engine_errors
+from analysis_utils.engine import engine_errors, exact_sum
 from analysis_utils.errors import DataError
 from analysis_utils.io import read_transactions
 
@@ -136,7 +136,7 @@ def annotate_line_rules(lines: ir.Table, prep: dict[str, Any], period: Period) -
 
 def _counts_by(table: ir.Table, key: str) -> pd.DataFrame:
     """Lines and amount per value of ``key`` (NULL key = kept), as a small pandas frame."""
-    counts = table.group_by(key).aggregate(rows=table.count(), amount=table.amount.sum())
+    counts = table.group_by(key).aggregate(rows=table.count(), amount=exact_sum(table.amount))
     return counts.to_pandas().fillna({"amount": 0.0})
 
 
@@ -185,7 +185,7 @@ def _apply_return_policy(kept: ir.Table, prep: dict[str, Any]) -> tuple[ir.Table
     """Net returns against earlier orders, or drop them; count what happened to them."""
     if prep["returns"]["policy"] == "drop":
         returns = kept.filter(kept.is_return)
-        counts = returns.aggregate(rows=returns.count(), amount=returns.amount.sum()).to_pandas()
+        counts = returns.aggregate(rows=returns.count(), amount=exact_sum(returns.amount)).to_pandas()
         return kept.filter(~kept.is_return), counts.assign(rule="return_dropped", action="dropped")
     netted = net_returns(kept)
     returns = netted.filter(netted.is_return)
@@ -239,8 +239,8 @@ def build_orders(lines: ir.Table) -> ir.Table:
     purchase_date = ibis.ifelse(lines.is_return, ibis.null("timestamp"), lines.order_date)
     aggregates: dict[str, ir.Value] = {
         "order_date": purchase_date.min(),
-        "amount": lines.amount.sum(),
-        "items": lines.quantity.sum() if "quantity" in lines.columns else ibis.null("float64"),
+        "amount": exact_sum(lines.amount),
+        "items": exact_sum(lines.quantity) if "quantity" in lines.columns else ibis.null("float64"),
         "lines": lines.count(),
     }
     for name in CARRIED_COLUMNS:
@@ -265,11 +265,11 @@ def _apply_order_rules(orders: ir.Table, prep: dict[str, Any]) -> tuple[ir.Table
     kept = orders.filter(orders.rule.isnull()).drop("rule")
     kept = flag_extreme_orders(kept, prep["extreme"])
     flagged = kept.filter(kept.is_extreme)
-    extreme = flagged.aggregate(rows=flagged.count(), amount=flagged.amount.sum()).to_pandas()
+    extreme = flagged.aggregate(rows=flagged.count(), amount=exact_sum(flagged.amount)).to_pandas()
     counts = pd.concat([counts, extreme.assign(rule="extreme_amount", action="flagged")])
     if not prep["drop_nonpositive_orders"]:
         nonpositive = kept.filter(kept.amount <= 0)
-        found = nonpositive.aggregate(rows=nonpositive.count(), amount=nonpositive.amount.sum())
+        found = nonpositive.aggregate(rows=nonpositive.count(), amount=exact_sum(nonpositive.amount))
         counts = pd.concat([counts, found.to_pandas().assign(rule="nonpositive_order", action="kept")])
     return kept, counts
 

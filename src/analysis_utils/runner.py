@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 import uuid
@@ -32,11 +33,20 @@ KERNEL_PORT_CLASH = "Address already in use"
 
 
 class IPCKernelManager(AsyncKernelManager):
-    """Kernels talk over local IPC sockets instead of TCP ports.
+    """Kernels talk over local IPC sockets instead of TCP ports, and keep their process quiet.
 
-    Parallel runs then cannot pick the same port (papermill issue 511), and the kernel does
-    not warn about unencrypted TCP on every start.
+    Parallel runs then cannot pick the same port (papermill issue 511). What a cell prints
+    reaches the notebook over the kernel protocol; the kernel process's own stdout and stderr
+    (start-up and shutdown chatter of the kernel and of native libraries) would only clutter
+    the command line, so they are discarded.
     """
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        kw.setdefault("stdout", subprocess.DEVNULL)
+        kw.setdefault("stderr", subprocess.DEVNULL)
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    _launch_kernel = _async_launch_kernel
 
     @default("transport")
     def _default_transport(self) -> str:
@@ -161,10 +171,14 @@ def _execute(job: Job, notebook: str, staging: Path) -> float:
         "run_dir": str(staging),
         "overrides": list(job.overrides),
     }
+    source = paths.NOTEBOOKS_DIR / notebook
+    unknown = set(parameters) - set(pm.inspect_notebook(str(source)))
+    if unknown:  # papermill would only warn, and the notebook would run on its defaults
+        raise StageError(f"{notebook}: parameters cell does not declare {', '.join(sorted(unknown))}")
     for attempt in (1, 2):
         try:
             pm.execute_notebook(
-                str(paths.NOTEBOOKS_DIR / notebook),
+                str(source),
                 str(staging / notebook),
                 parameters=parameters,
                 kernel_name=job.kernel,
