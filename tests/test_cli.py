@@ -69,7 +69,7 @@ def test_manifest_records_inputs_outputs_versions_and_timings(sample_run):
 def test_client_html_has_no_code_and_analyst_html_has_it(sample_run):
     client = (sample_run / "2024" / "01_data_prep.client.html").read_text()
     analyst = (sample_run / "2024" / "01_data_prep.analyst.html").read_text()
-    code_cell = "jp-InputArea-editor"  # the lab template's code input box
+    code_cell = 'class="highlight'  # a highlighted code block (CSS mentions only .highlight)
     assert code_cell in analyst and "client_params" in analyst
     assert code_cell not in client and "client_params" not in client and "analysis_utils" not in client
     assert "data:image/png;base64" in client  # figures embedded: the file stands alone
