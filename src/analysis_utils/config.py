@@ -38,7 +38,15 @@ CHOICES = {
     "data.format": ("auto", "csv", "parquet", "excel"),
     "prep.returns.policy": ("net", "drop"),
     "engine.backend": ("duckdb",),
+    "rfm.value_type_split": ("mean", "median"),
 }
+# Keys whose value may take more than the default's type (the default's type is the schema).
+ALTERNATIVE_TYPES = {
+    "rfm.strategy": (str, dict),
+    "rfm.saved_thresholds": (str, type(None)),
+}
+RFM_METRICS = ("recency", "frequency", "monetary")
+RFM_STRATEGIES = ("quantile", "fixed", "saved")
 FRACTIONS = ("prep.max_unparseable_date_share", "prep.max_unparseable_amount_share")
 STRFTIME_CODES = set("aAbBcdfHIjmMpSUwWxXyYzZ%")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -195,7 +203,11 @@ def _type_problems(values: Mapping[str, Any], schema: Mapping[str, Any], prefix:
     problems = []
     for key, default in schema.items():
         dotted, value = f"{prefix}{key}", values.get(key)
-        if isinstance(default, dict) and default:
+        if dotted in ALTERNATIVE_TYPES:
+            if not isinstance(value, ALTERNATIVE_TYPES[dotted]):
+                allowed = " or ".join(_type_name(kind()) for kind in ALTERNATIVE_TYPES[dotted])
+                problems.append(f"{dotted} must be {allowed}, got {_type_name(value)}")
+        elif isinstance(default, dict) and default:
             if isinstance(value, Mapping):
                 problems += _type_problems(value, default, f"{dotted}.")
             else:
@@ -237,6 +249,7 @@ def _value_problems(values: dict[str, Any]) -> list[str]:
     problems += _read_option_problems(params.get("data.read_options"))
     problems += _date_format_problems(params.get("data.date_format"))
     problems += _period_problems(params.get("periods"))
+    problems += _rfm_problems(params.get("rfm"))
     problems += [
         f"prep.exclude_customers must list quoted ids, got {item!r}"
         for item in params.get("prep.exclude_customers")
@@ -310,6 +323,35 @@ def _period_problems(periods: list[Any]) -> list[str]:
             problems.append(f"{where}.window_days must be a positive whole number of days, got {window!r}")
     duplicated = sorted({n for n in names if isinstance(n, str) and names.count(n) > 1})
     problems += [f"period name {name!r} is used twice" for name in duplicated]
+    return problems
+
+
+def _rfm_problems(rfm: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if not 3 <= rfm["n_bins"] <= 10:
+        problems.append(f"rfm.n_bins must be between 3 and 10, got {rfm['n_bins']}")
+    strategy = rfm["strategy"]
+    chosen = strategy if isinstance(strategy, Mapping) else {"": strategy}
+    for metric, name in chosen.items():
+        where = f"rfm.strategy.{metric}" if metric else "rfm.strategy"
+        if metric and metric not in RFM_METRICS:
+            problems.append(f"{where} is not a metric ({', '.join(RFM_METRICS)})")
+        elif name not in RFM_STRATEGIES:
+            problems.append(f"{where} must be one of {', '.join(RFM_STRATEGIES)}, got {name!r}")
+    if "saved" in chosen.values() and not rfm["saved_thresholds"]:
+        problems.append("rfm.saved_thresholds must name a thresholds file when a strategy is saved")
+    for metric in rfm["thresholds"]:
+        if metric not in RFM_METRICS:
+            problems.append(f"rfm.thresholds.{metric} is not a metric ({', '.join(RFM_METRICS)})")
+    weights = rfm["weights"]
+    if (
+        len(weights) != 3
+        or not all(isinstance(w, int | float) and w >= 0 for w in weights)
+        or not sum(weights)
+    ):
+        problems.append(f"rfm.weights must be three non-negative numbers with a positive sum, got {weights}")
+    if not 0 < rfm["pareto_top_share"] <= 1:
+        problems.append(f"rfm.pareto_top_share must be in (0, 1], got {rfm['pareto_top_share']}")
     return problems
 
 

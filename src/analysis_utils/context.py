@@ -7,16 +7,21 @@ defaults, which point at the bundled sample and a scratch folder under ``reports
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import ibis
+import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis_utils import paths
+from analysis_utils import paths, prep
 from analysis_utils.config import Period, RunParams, load_params
+from analysis_utils.engine import connect
 from analysis_utils.io import write_parquet
 
 SCRATCH_DIR = paths.REPORTS_DIR / "_notebooks"
@@ -38,9 +43,33 @@ class RunContext:
         """Save an artifact reproducibly (same rows, same bytes) and return its path."""
         return write_parquet(table, self.artifact_path(name))
 
+    def write_json(self, name: str, content: dict) -> Path:
+        """Save a small JSON artifact (sorted keys, so the same content gives the same bytes)."""
+        path = self.run_dir / f"{name}.json"
+        path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return path
+
     def read_artifact(self, name: str) -> pa.Table:
         """Load an artifact written by an earlier stage of this run."""
         return pq.read_table(self.artifact_path(name))
+
+    @functools.cached_property
+    def engine(self) -> ibis.BaseBackend:
+        """The run's engine connection (``engine`` parameters), opened on first use."""
+        return connect(self.params.get("engine"))
+
+    def orders(self) -> ir.Table:
+        """Stage 01's orders as an engine table (scanned by the engine, not loaded into pandas).
+
+        A notebook run stand-alone (JupyterLab, nbval) may find no orders in its scratch
+        folder: stage 01 is then computed here first, exactly as its notebook does.
+        """
+        path = self.artifact_path("orders")
+        if not path.is_file():
+            result = prep.prepare(self.params, self.period)
+            self.write_artifact("data_quality", result.quality)
+            self.write_artifact("orders", result.orders)
+        return self.engine.read_parquet(path)
 
     def describe(self) -> str:
         """Markdown stating the client, the period and its exact boundaries, and the input file."""

@@ -51,3 +51,61 @@ def order_amounts(data: pd.DataFrame, *, currency: str, ax: Axes | None = None) 
     ax.set(xlabel=f"order amount ({currency}, log scale)", ylabel="orders", title="Order amounts")
     ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
     return ax
+
+
+def score_heatmap(
+    data: pd.DataFrame, *, title: str, value_format: str, colorbar: str, ax: Axes | None = None
+) -> Axes:
+    """Heatmap of an R score (rows) x F score (columns) table, each cell annotated."""
+    ax = _axes(ax)
+    sns.heatmap(data, annot=True, fmt=value_format, cmap=PALETTE, cbar_kws={"label": colorbar}, ax=ax)
+    ax.set(xlabel="F score (orders)", ylabel="R score (recency)", title=title)
+    return ax
+
+
+def segment_shares(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Share of customers beside share of revenue per segment (``data``: segment_summary)."""
+    ax = _axes(ax)
+    long = data.melt(
+        id_vars="segment",
+        value_vars=["share_customers", "share_revenue"],
+        var_name="share",
+        value_name="value",
+    ).replace({"share": {"share_customers": "customers", "share_revenue": "revenue"}})
+    sns.barplot(long, y="segment", x="value", hue="share", palette=[ACCENT, "#9cc3d5"], ax=ax)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
+    ax.set(xlabel="share of all customers / of revenue", ylabel="", title="Segment size and revenue")
+    return ax
+
+
+def metric_distribution(
+    values: pd.Series, *, edges: list[float], label: str, log: bool = False, ax: Axes | None = None
+) -> Axes:
+    """Histogram of one RFM metric with the score bin edges drawn as dashed lines."""
+    ax = _axes(ax)
+    sns.histplot(x=values, bins=40, log_scale=log, color=ACCENT, ax=ax)
+    for edge in edges:
+        ax.axvline(edge, color="#c0392b", linestyle="--", linewidth=1)
+    ax.set(xlabel=label, ylabel="customers")
+    return ax
+
+
+def pareto_curve(
+    data: pd.DataFrame, *, top_share: float, revenue_share: float, ax: Axes | None = None
+) -> Axes:
+    """Cumulative share of revenue against share of customers, best customers first."""
+    ax = _axes(ax)
+    ax.plot(data["share_customers"], data["share_revenue"], color=ACCENT)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.axvline(top_share, color="#c0392b", linestyle="--", linewidth=1)
+    ax.annotate(
+        f"top {top_share:.0%}: {revenue_share:.0%} of revenue",
+        (top_share, revenue_share),
+        xytext=(8, -14),
+        textcoords="offset points",
+    )
+    percent = FuncFormatter(lambda v, _: f"{v:.0%}")
+    ax.xaxis.set_major_formatter(percent)
+    ax.yaxis.set_major_formatter(percent)
+    ax.set(xlabel="share of customers (best first)", ylabel="share of revenue", title="Revenue concentration")
+    return ax

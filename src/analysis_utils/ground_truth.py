@@ -1,0 +1,42 @@
+"""Comparing what the workbook finds with planted ground truth.
+
+The synthetic sample writes ``customer_types.csv`` (customer_id, planted_type) beside its
+transactions. Any client folder may hold such a file (for example labels from a past
+campaign); when it is there, the notebooks show how well segments and clusters recover it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+TRUTH_FILE_NAME = "customer_types.csv"
+
+
+def planted_types(data_path: Path) -> pd.DataFrame | None:
+    """``customer_id`` and ``planted_type`` from the truth file beside the data file, or None."""
+    truth_file = data_path.with_name(TRUTH_FILE_NAME)
+    if not truth_file.is_file():
+        return None
+    return pd.read_csv(truth_file, dtype=str, usecols=["customer_id", "planted_type"])
+
+
+def confusion(labels: pd.DataFrame, truth: pd.DataFrame, label_column: str) -> pd.DataFrame:
+    """Planted type (rows) x found label (columns): customer counts over customers in both."""
+    joined = labels[["customer_id", label_column]].merge(truth, on="customer_id", how="inner")
+    return pd.crosstab(joined["planted_type"], joined[label_column])
+
+
+def agreement(
+    labels: pd.DataFrame, truth: pd.DataFrame, label_column: str, expected: Mapping[str, str | None]
+) -> float:
+    """Share of customers whose label is the one expected for their planted type.
+
+    Counted over customers present in both tables whose type has an expected label
+    (``expected[type]`` not None); 0.0 when there are none.
+    """
+    joined = labels[["customer_id", label_column]].merge(truth, on="customer_id", how="inner")
+    joined = joined.assign(expected=joined["planted_type"].map(dict(expected))).dropna(subset=["expected"])
+    return float((joined[label_column] == joined["expected"]).mean()) if len(joined) else 0.0
