@@ -39,6 +39,7 @@ CHOICES = {
     "prep.returns.policy": ("net", "drop"),
     "engine.backend": ("duckdb",),
     "rfm.value_type_split": ("mean", "median"),
+    "value_matrix.split": ("median", "mean", "fixed"),
 }
 # Keys whose value may take more than the default's type (the default's type is the schema).
 ALTERNATIVE_TYPES = {
@@ -250,6 +251,7 @@ def _value_problems(values: dict[str, Any]) -> list[str]:
     problems += _date_format_problems(params.get("data.date_format"))
     problems += _period_problems(params.get("periods"))
     problems += _rfm_problems(params.get("rfm"))
+    problems += _clustering_problems(params.get("clustering"))
     problems += [
         f"prep.exclude_customers must list quoted ids, got {item!r}"
         for item in params.get("prep.exclude_customers")
@@ -352,6 +354,21 @@ def _rfm_problems(rfm: Mapping[str, Any]) -> list[str]:
         problems.append(f"rfm.weights must be three non-negative numbers with a positive sum, got {weights}")
     if not 0 < rfm["pareto_top_share"] <= 1:
         problems.append(f"rfm.pareto_top_share must be in (0, 1], got {rfm['pareto_top_share']}")
+    return problems
+
+
+def _clustering_problems(clustering: Mapping[str, Any]) -> list[str]:
+    problems = []
+    k_range = clustering["k_range"]
+    if len(k_range) != 2 or not all(isinstance(k, int) for k in k_range) or not 2 <= k_range[0] < k_range[1]:
+        problems.append(f"clustering.k_range must be two whole numbers 2 <= low < high, got {k_range}")
+    if clustering["k"] == 1 or clustering["k"] < 0:
+        problems.append(f"clustering.k must be 0 (choose) or at least 2, got {clustering['k']}")
+    if not clustering["features"]:
+        problems.append("clustering.features must list at least one customer column")
+    for key in ("n_init", "silhouette_sample", "stability_runs"):
+        if clustering[key] < 1:
+            problems.append(f"clustering.{key} must be at least 1, got {clustering[key]}")
     return problems
 
 

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
+import joblib
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis_utils import paths, prep
+from analysis_utils import clustering, paths, prep, rfm, rfm_stage
 from analysis_utils.config import Period, RunParams, load_params
 from analysis_utils.engine import connect
 from analysis_utils.io import write_parquet
@@ -70,6 +71,34 @@ class RunContext:
             self.write_artifact("data_quality", result.quality)
             self.write_artifact("orders", result.orders)
         return self.engine.read_parquet(path)
+
+    def customers(self) -> pd.DataFrame:
+        """Stage 02's customer table; computed here first when the notebook runs stand-alone."""
+        path = self.artifact_path("customers")
+        if not path.is_file():
+            period = self.period
+            result = rfm_stage.run_rfm(
+                self.orders(), period.as_of, period.window_days, self.params.get("rfm")
+            )
+            self.write_json("rfm_thresholds", result.scorer.to_dict())
+            self.write_artifact("customers", result.customers)
+        return pd.read_parquet(path)
+
+    def clusters(self) -> pd.DataFrame:
+        """Stage 03's clusters; computed here first when the notebook runs stand-alone."""
+        path = self.artifact_path("clusters")
+        if not path.is_file():
+            scored = rfm.scored_only(self.customers())
+            self.write_artifact(
+                "clusters", clustering.run_clustering(scored, self.params.get("clustering")).clusters
+            )
+        return pd.read_parquet(path)
+
+    def write_model(self, name: str, model: object) -> Path:
+        """Save a fitted model (joblib) so a later period can be transformed the same way."""
+        path = self.run_dir / f"{name}.joblib"
+        joblib.dump(model, path)
+        return path
 
     def describe(self) -> str:
         """Markdown stating the client, the period and its exact boundaries, and the input file."""

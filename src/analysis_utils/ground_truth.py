@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
+from sklearn.metrics import adjusted_rand_score
 
 TRUTH_FILE_NAME = "customer_types.csv"
 
@@ -40,3 +41,12 @@ def agreement(
     joined = labels[["customer_id", label_column]].merge(truth, on="customer_id", how="inner")
     joined = joined.assign(expected=joined["planted_type"].map(dict(expected))).dropna(subset=["expected"])
     return float((joined[label_column] == joined["expected"]).mean()) if len(joined) else 0.0
+
+
+def rand_agreement(labels: pd.DataFrame, truth: pd.DataFrame, label_column: str) -> float:
+    """Adjusted Rand index between found labels and planted types over customers in both.
+
+    1 = the same partition, 0 = no better than chance; it needs no mapping between names.
+    """
+    joined = labels[["customer_id", label_column]].merge(truth, on="customer_id", how="inner")
+    return float(adjusted_rand_score(joined["planted_type"], joined[label_column]))

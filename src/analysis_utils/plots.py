@@ -4,6 +4,7 @@ returns the Axes."""
 
 from __future__ import annotations
 
+import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
@@ -104,4 +105,87 @@ def pareto_curve(
     ax.xaxis.set_major_formatter(percent)
     ax.yaxis.set_major_formatter(percent)
     ax.set(xlabel="share of customers (best first)", ylabel="share of revenue", title="Revenue concentration")
+    return ax
+
+
+def k_selection(data: pd.DataFrame, *, chosen_k: int, axes: list[Axes] | None = None) -> list[Axes]:
+    """Four panels over k: inertia, silhouette, Calinski-Harabasz, Davies-Bouldin; chosen k marked."""
+    if axes is None:
+        axes = list(plt.subplots(1, 4, figsize=(14, 3.2))[1])
+    panels = [
+        ("inertia", "inertia (lower is tighter)"),
+        ("silhouette", "silhouette (higher is better)"),
+        ("calinski_harabasz", "Calinski-Harabasz (higher)"),
+        ("davies_bouldin", "Davies-Bouldin (lower)"),
+    ]
+    for ax, (column, title) in zip(axes, panels, strict=True):
+        ax.plot(data["k"], data[column], marker="o", color=ACCENT)
+        ax.axvline(chosen_k, color="#c0392b", linestyle="--", linewidth=1)
+        ax.set(xlabel="k", title=title)
+    return axes
+
+
+def centroid_heatmap(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Standardised centroids (clusters x features): how far each cluster sits from the average customer."""
+    ax = _axes(ax)
+    sns.heatmap(
+        data, annot=True, fmt=".2f", center=0, cmap="vlag", cbar_kws={"label": "standard deviations"}, ax=ax
+    )
+    ax.set(xlabel="feature (log scale, standardised)", ylabel="", title="Cluster centres")
+    return ax
+
+
+def cluster_scatter(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Customers on two principal components, coloured by cluster name (``data``: pc1, pc2, name)."""
+    ax = _axes(ax)
+    sns.scatterplot(data, x="pc1", y="pc2", hue="name", s=10, alpha=0.6, linewidth=0, ax=ax)
+    ax.set(
+        xlabel="first principal component", ylabel="second principal component", title="Customers by cluster"
+    )
+    ax.legend(loc="best", fontsize="small", markerscale=2)
+    return ax
+
+
+def value_matrix(
+    data: pd.DataFrame, *, aov_split: float, frequency_split: float, currency: str, ax: Axes | None = None
+) -> Axes:
+    """Customers by AOV (x) and orders (y), log axes, coloured by total spend; splits and quadrants shown."""
+    ax = _axes(ax)
+    points = ax.scatter(
+        data["aov"],
+        data["frequency"],
+        c=data["monetary"],
+        cmap=PALETTE,
+        s=10,
+        alpha=0.6,
+        norm=matplotlib.colors.LogNorm(),
+        linewidths=0,
+    )
+    ax.figure.colorbar(points, ax=ax, label=f"total spend ({currency})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.axvline(aov_split, color="#c0392b", linestyle="--", linewidth=1)
+    ax.axhline(frequency_split, color="#c0392b", linestyle="--", linewidth=1)
+    labels = {
+        "Best": (0.98, 0.97),
+        "Spenders": (0.98, 0.03),
+        "Frequent": (0.02, 0.97),
+        "Uncertain": (0.02, 0.03),
+    }
+    for name, (x, y) in labels.items():
+        ax.text(
+            x,
+            y,
+            name,
+            transform=ax.transAxes,
+            ha="right" if x > 0.5 else "left",
+            va="top" if y > 0.5 else "bottom",
+            fontweight="bold",
+            color="#1d2b36",
+        )
+    ax.set(
+        xlabel=f"average order value ({currency}, log)",
+        ylabel="orders in the period (log)",
+        title="Customer value matrix",
+    )
     return ax

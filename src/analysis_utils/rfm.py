@@ -697,3 +697,8 @@ def with_unscored(scored: pd.DataFrame, nonpositive: pd.DataFrame) -> pd.DataFra
     combined = pd.concat([scored, nonpositive.assign(segment=NONPOSITIVE_SEGMENT)], ignore_index=True)
     integer_scores = {column: "Int64" for column in (*SCORE_COLUMNS, "fm_score")}
     return combined.astype(integer_scores).sort_values("customer_id", ignore_index=True)
+
+
+def scored_only(customers: pd.DataFrame) -> pd.DataFrame:
+    """The customers that have scores (positive net spend): what clustering and the value matrix use."""
+    return customers[customers["segment"] != NONPOSITIVE_SEGMENT].reset_index(drop=True)

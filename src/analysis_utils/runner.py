@@ -28,8 +28,9 @@ from analysis_utils import manifest, paths, report
 from analysis_utils.config import RunParams, dump_params, load_params
 from analysis_utils.errors import CrmError, StageError
 
-STAGE_NOTEBOOKS = ("01_data_prep.ipynb",)
+STAGE_NOTEBOOKS = ("01_data_prep.ipynb", "02_rfm.ipynb", "03_clustering.ipynb", "04_value_matrix.ipynb")
 KERNEL_PORT_CLASH = "Address already in use"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 class IPCKernelManager(AsyncKernelManager):
@@ -118,11 +119,24 @@ def run_jobs(jobs: Sequence[Job], n_jobs: int = 1) -> list[Outcome]:
         outcomes = [run_job(job) for job in jobs]
     else:
         context = multiprocessing.get_context("spawn")  # fork + zmq kernels is unsafe
-        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+        threads = max(1, (os.cpu_count() or 1) // n_jobs)
+        with ProcessPoolExecutor(
+            max_workers=n_jobs, mp_context=context, initializer=_share_cores, initargs=(threads,)
+        ) as pool:
             outcomes = list(pool.map(run_job, jobs))
     for client_dir in sorted({Path(job.out_dir) / job.client for job in jobs}):
         report.write_client_index(client_dir)
     return outcomes
+
+
+def _share_cores(threads: int) -> None:
+    """Cap the native thread pools of a worker (and of the kernels it starts) to its share of cores.
+
+    Parallel jobs that each let OpenMP and BLAS use every core oversubscribe the machine; the
+    spinning threads then made K-means ten times slower than in a single job.
+    """
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
 
 
 def run_job(job: Job) -> Outcome:

@@ -615,3 +615,19 @@ def _export(lines: pd.DataFrame) -> pd.DataFrame:
             "Channel": lines["channel"],
         }
     )
+
+
+EXPECTED_SEGMENT: dict[str, str | None] = {
+    "champions": "Champions",
+    "loyal": "Loyal",
+    "potential_loyalist": "Potential Loyalist",
+    "new": "New",
+    "promising": "Promising",
+    "need_attention": "Need Attention",
+    "at_risk": "At Risk",
+    "cant_lose": "Can't Lose Them",
+    "hibernating": "Hibernating",
+    "lost": "Lost",
+    "one_time_big_spender": None,  # no RFM segment describes it; the value matrix's Spenders does
+}
+"""Planted type -> the RFM segment (params/segments.yaml) its behaviour is meant to land in."""
