@@ -23,8 +23,8 @@ lab: $(STAMP) sample  ## JupyterLab on the notebooks with the project kernel
 sample: $(STAMP)  ## (re)write data/sample when missing or out of date
 	$(BIN)/crm-workbook sample
 
-bench: $(STAMP)  ## stage benchmarks; results go to docs/benchmarks.md
-	$(BIN)/python tests/benchmarks/bench_prep.py --write
+bench: $(STAMP)  ## stage benchmarks (minutes; generates data under data/bench); tables go to docs/benchmarks.md
+	for script in tests/benchmarks/bench_*.py; do $(BIN)/python $$script --write || exit 1; done
 
 notebook-checks: $(STAMP) sample  ## refresh the stored outputs that nbval compares (after a deliberate change)
 	$(BIN)/python -m analysis_utils.notebook_checks
