@@ -1,0 +1,38 @@
+"""On the planted sample, clusters and the value matrix recover what was planted (floors measured)."""
+
+from __future__ import annotations
+
+import ibis
+import pytest
+
+from analysis_utils import clustering, config, ground_truth, paths, prep, rfm_stage, value_matrix
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sample_2024():
+    params = config.load_params(paths.PROJECT_ROOT / "params/clients/sample.yaml")
+    period = params.period("2024")
+    orders = prep.prepare(params, period).orders
+    result = rfm_stage.run_rfm(ibis.memtable(orders), period.as_of, period.window_days, params.get("rfm"))
+    truth = ground_truth.planted_types(params.data_path)
+    return params, result.scored, truth
+
+
+def test_clusters_recover_planted_types_above_the_floor(sample_2024):
+    params, scored, truth = sample_2024
+    clusters = clustering.run_clustering(scored, params.get("clustering")).clusters
+    ari = ground_truth.rand_agreement(clusters, truth, "cluster")
+    assert ari >= 0.30, f"adjusted Rand index {ari:.3f}"
+
+
+def test_one_time_big_spenders_are_mostly_spenders_in_the_value_matrix(sample_2024):
+    _, scored, truth = sample_2024
+    placed = value_matrix.ValueMatrix().fit_transform(scored).merge(truth, on="customer_id")
+    big = placed.loc[placed["planted_type"] == "one_time_big_spender", "quadrant"].value_counts(
+        normalize=True
+    )
+    assert big.idxmax() == "Spenders" and big["Spenders"] >= 0.8, big.to_dict()
+    champions = placed.loc[placed["planted_type"] == "champions", "quadrant"].value_counts(normalize=True)
+    assert champions.idxmax() == "Best", champions.to_dict()
