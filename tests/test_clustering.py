@@ -123,14 +123,21 @@ def test_profile_reports_money_in_original_units():
 
 def test_names_come_from_the_centre_and_the_dominant_segment():
     centres = pd.DataFrame(
-        {"recency_days": [-1.0, 1.2, 0.0], "frequency": [1.1, -0.9, 0.0], "monetary": [0.9, -1.0, 0.0]}
+        {
+            "recency_days": [-1.0, 1.2, 0.0, -1.0],
+            "frequency": [1.1, -0.9, 0.0, 1.6],
+            "monetary": [0.9, -1.0, 0.0, 1.8],
+        }
     ).rename_axis("cluster")
-    overlap = pd.DataFrame({"Champions": [50, 0, 3], "Lost": [0, 40, 3], "Need Attention": [1, 2, 10]})
+    overlap = pd.DataFrame(
+        {"Champions": [50, 0, 3, 20], "Lost": [0, 40, 3, 0], "Need Attention": [1, 2, 10, 0]}
+    )
     names = clustering.name_clusters(centres, overlap)
     assert names == {
         0: "High-value loyal (mostly Champions)",
         1: "Low-value lapsed one-timers (mostly Lost)",
         2: "Mid-value occasional (mostly Need Attention)",
+        3: "Top-value loyal (mostly Champions)",
     }
 
 

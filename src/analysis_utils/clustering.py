@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_is_fitted
 from analysis_utils.errors import DataError
 
 LEVEL_CUTOFF = 0.5  # standardised centroid above +0.5 is "high", below -0.5 "low"
+TOP_CUTOFF = 1.5  # monetary centroid above +1.5 standard deviations is "top"
 ACTIVITY_NAMES = {
     ("recent", "frequent"): "loyal",
     ("recent", "mid"): "active",
@@ -43,7 +44,7 @@ ACTIVITY_NAMES = {
     ("lapsed", "mid"): "drifting",
     ("lapsed", "rare"): "lapsed one-timers",
 }
-VALUE_NAMES = {"high": "High-value", "mid": "Mid-value", "low": "Low-value"}
+VALUE_NAMES = {"top": "Top-value", "high": "High-value", "mid": "Mid-value", "low": "Low-value"}
 
 
 def feature_pipeline(log_transform: bool = True) -> Pipeline:
@@ -260,7 +261,7 @@ def _level(z: float, high: str, mid: str, low: str) -> str:
 def name_clusters(centroids: pd.DataFrame, overlap: pd.DataFrame) -> dict[int, str]:
     """A readable, unique name per cluster from its standardised centroid and its RFM segments.
 
-    Value from monetary (High-/Mid-/Low-value), activity from recency and frequency (for
+    Value from monetary (Top-/High-/Mid-/Low-value), activity from recency and frequency (for
     example recent + frequent = "loyal", lapsed + rare = "lapsed one-timers"), then the RFM
     segment most of its customers belong to: "High-value loyal (mostly Champions)".
     ``overlap``: cluster (rows) x segment (columns) customer counts.
@@ -269,7 +270,8 @@ def name_clusters(centroids: pd.DataFrame, overlap: pd.DataFrame) -> dict[int, s
     for cluster, centre in centroids.iterrows():
         recency = _level(-centre.get("recency_days", 0.0), "recent", "mid", "lapsed")
         frequency = _level(centre.get("frequency", 0.0), "frequent", "mid", "rare")
-        value = VALUE_NAMES[_level(centre.get("monetary", 0.0), "high", "mid", "low")]
+        monetary = centre.get("monetary", 0.0)
+        value = VALUE_NAMES["top" if monetary > TOP_CUTOFF else _level(monetary, "high", "mid", "low")]
         segment = overlap.loc[cluster].idxmax() if cluster in overlap.index else None
         name = f"{value} {ACTIVITY_NAMES[(recency, frequency)]}" + (f" (mostly {segment})" if segment else "")
         names[int(cluster)] = _unique(name, names.values())
