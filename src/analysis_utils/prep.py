@@ -119,7 +119,7 @@ def annotate_line_rules(lines: ir.Table, prep: dict[str, Any], period: Period) -
     if not prep["drop_missing_customer"]:
         lines = lines.mutate(customer_id=lines.customer_id.fill_null(UNKNOWN_CUSTOMER))
     data_columns = [c for c in lines.columns if c != "is_return"]
-    duplicate_rank = ibis.row_number().over(group_by=data_columns, order_by=data_columns)
+    duplicate_rank = ibis.row_number().over(group_by=data_columns, order_by="order_date")
     excluded = prep["exclude_customers"]
     conditions = [
         ("missing_customer", lines.customer_id.isnull()),
