@@ -1,11 +1,16 @@
-"""On the planted sample, clusters and the value matrix recover what was planted (floors measured)."""
+"""On the planted sample, segments, clusters and the value matrix recover what was planted.
+
+The floors sit a few points below what was measured when the sample was tuned (segments 86.1%
+strict agreement, clusters adjusted Rand index shown in notebook 03), so a change that degrades
+recovery fails here.
+"""
 
 from __future__ import annotations
 
 import ibis
 import pytest
 
-from analysis_utils import clustering, config, ground_truth, paths, prep, rfm_stage, value_matrix
+from analysis_utils import clustering, config, ground_truth, paths, prep, rfm_stage, sample, value_matrix
 
 pytestmark = pytest.mark.slow
 
@@ -20,11 +25,24 @@ def sample_2024():
     return params, result.scored, truth
 
 
+def test_named_segments_recover_the_planted_types(sample_2024):
+    _, scored, truth = sample_2024
+    share = ground_truth.agreement(scored, truth, "segment", sample.EXPECTED_SEGMENT)
+    assert share >= 0.82, f"strict agreement {share:.1%}"
+    table = ground_truth.confusion(scored, truth, "segment")
+    for planted_type, segment in sample.EXPECTED_SEGMENT.items():
+        if segment is not None:
+            assert table.loc[planted_type].idxmax() == segment, (
+                planted_type,
+                table.loc[planted_type].to_dict(),
+            )
+
+
 def test_clusters_recover_planted_types_above_the_floor(sample_2024):
     params, scored, truth = sample_2024
     clusters = clustering.run_clustering(scored, params.get("clustering")).clusters
     ari = ground_truth.rand_agreement(clusters, truth, "cluster")
-    assert ari >= 0.30, f"adjusted Rand index {ari:.3f}"
+    assert ari >= 0.35, f"adjusted Rand index {ari:.3f}"
 
 
 def test_one_time_big_spenders_are_mostly_spenders_in_the_value_matrix(sample_2024):

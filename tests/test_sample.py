@@ -173,7 +173,14 @@ def test_planted_behaviour_in_final_year(final_year_rfm: pd.DataFrame):
     assert orders["champions"] > orders["loyal"] > orders["hibernating"]
     assert mean_amount["one_time_big_spender"] > 5 * mean_amount["champions"]
     assert (by_type["final_year_orders"].max()[["new", "one_time_big_spender", "lost"]] <= 1).all()
-    assert by_type["final_year_orders"].max()["lost"] == 0
+    assert by_type["final_year_orders"].min()["lost"] == 1  # visible in the final year, long ago
+    assert (
+        recency["lost"]
+        > recency["hibernating"]
+        > recency["about_to_sleep"]
+        > recency["promising"]
+        > recency["new"]
+    )
 
 
 def test_big_spender_orders_are_10_to_50_times_the_median(lines: pd.DataFrame, truth: pd.DataFrame):

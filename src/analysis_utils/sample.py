@@ -23,21 +23,22 @@ whole span (log-uniform, so frequencies are heavy tailed), when the first and la
 days before ``end``; windows are clipped to the data span), lines per order and units per line.
 Order days follow a seasonal curve (November-December peak, summer dip); unit prices are
 lognormal per SKU, units per line lognormal per line. ``one_time_big_spender`` orders are scaled
-to 10-50 times the median order amount. Lost customers have no order in the final year.
+to 10-50 times the median order amount. Types are tuned to land in their RFM segment in the
+final year (:data:`EXPECTED_SEGMENT`); lost customers' single order is 290-360 days before ``end``.
 
 Messy rows (``spec.messy``)
 ---------------------------
-Counts for the default spec (46,711 generated lines, 49,139 lines in the file, 0.2 s):
+Counts for the default spec (52,334 generated lines, 55,048 lines in the file, 0.3 s):
 
 ==================================  =====  ================================================
 kind                                lines  how to find it
 ==================================  =====  ================================================
-empty Customer (guest orders)         701  ``Customer`` empty; copies of real lines
-unparseable Date                      280  ``31/02/2024 10:00``, ``not a date``, empty, ...
-exact duplicate lines                 467  identical in every column to an earlier line
-cancellations of earlier invoices     701  ``C<invoice>`` by the same customer, Qty < 0
+empty Customer (guest orders)         785  ``Customer`` empty; copies of real lines
+unparseable Date                      314  ``31/02/2024 10:00``, ``not a date``, empty, ...
+exact duplicate lines                 523  identical in every column to an earlier line
+cancellations of earlier invoices     785  ``C<invoice>`` by the same customer, Qty < 0
 returns without an original            15  ``C`` + number below the first invoice
-zero-price gift lines                 234  ``Price`` 0.00 added to an existing invoice
+zero-price gift lines                 262  ``Price`` 0.00 added to an existing invoice
 lines dated on or after ``end``        30  copies of real lines moved into ``[end, end+30d)``
 internal test customer ``999999``       7  6 small orders in the last year
 extreme orders (>= 100x median)         2  invoices of ordinary customers, Qty scaled up
@@ -62,7 +63,7 @@ import pandas as pd
 
 from analysis_utils.errors import ConfigError
 
-GENERATOR_VERSION = 2  # 1: first draft, committed before the type profiles were tuned
+GENERATOR_VERSION = 3  # 1: first draft; 2: tuned profiles; 3: types match the RFM segment grid
 
 LINE_COLUMNS = ("Invoice", "Customer", "Date", "SKU", "Category", "Qty", "Price", "Channel")
 CSV_SEPARATOR = ";"
@@ -156,6 +157,8 @@ class TypeProfile:
         Mean number of lines (distinct SKUs) per order.
     units_per_line : float
         Median units per line.
+    price_scale : float
+        Multiplier of the catalogue's unit prices for this type (below 1: cheaper picks).
     """
 
     share: float
@@ -164,19 +167,24 @@ class TypeProfile:
     last_days_ago: tuple[int, int]
     lines_per_order: float
     units_per_line: float
+    price_scale: float = 1.0
 
 
 TYPE_PROFILES: dict[str, TypeProfile] = {
-    "champions": TypeProfile(0.08, (15, 36), (540, 730), (1, 30), 2.2, 3.2),
-    "loyal": TypeProfile(0.12, (8, 20), (365, 730), (1, 60), 2.0, 2.2),
-    "potential_loyalist": TypeProfile(0.10, (3, 6), (90, 240), (1, 45), 2.0, 1.8),
-    "new": TypeProfile(0.08, (1, 1), (1, 30), (1, 30), 2.0, 1.5),
-    "promising": TypeProfile(0.08, (1, 2), (30, 90), (1, 90), 2.0, 1.5),
-    "need_attention": TypeProfile(0.08, (4, 8), (300, 600), (60, 120), 2.0, 1.6),
-    "at_risk": TypeProfile(0.10, (8, 20), (500, 730), (150, 300), 2.0, 2.6),
-    "cant_lose": TypeProfile(0.04, (20, 36), (600, 730), (180, 330), 2.2, 3.8),
-    "hibernating": TypeProfile(0.13, (2, 4), (300, 730), (240, 365), 1.6, 1.2),
-    "lost": TypeProfile(0.14, (1, 1), (425, 730), (425, 730), 1.6, 1.2),
+    # Tuned so that, in the final year (as_of = end, 366-day window), each type's behaviour matches
+    # the definition of its segment in params/segments.yaml under the tie-aware quintile edges
+    # that this very mix produces (see EXPECTED_SEGMENT and tests/test_ground_truth_sample.py).
+    "champions": TypeProfile(0.10, (20, 40), (540, 730), (1, 12), 2.4, 3.2),
+    "loyal": TypeProfile(0.10, (10, 22), (450, 730), (42, 72), 2.0, 2.4),
+    "potential_loyalist": TypeProfile(0.12, (2, 2), (45, 150), (1, 30), 1.1, 1.0, 0.45),
+    "new": TypeProfile(0.07, (1, 1), (1, 9), (1, 9), 1.0, 1.0, 0.3),
+    "promising": TypeProfile(0.08, (1, 1), (16, 32), (16, 32), 1.0, 1.0, 0.3),
+    "need_attention": TypeProfile(0.06, (3, 5), (200, 330), (50, 75), 1.5, 1.2),
+    "about_to_sleep": TypeProfile(0.05, (1, 1), (40, 85), (40, 85), 1.4, 1.3),
+    "at_risk": TypeProfile(0.09, (10, 22), (450, 730), (100, 230), 2.0, 2.6),
+    "cant_lose": TypeProfile(0.04, (30, 50), (420, 520), (280, 320), 2.2, 3.8),
+    "hibernating": TypeProfile(0.10, (1, 2), (130, 230), (110, 220), 1.2, 1.0),
+    "lost": TypeProfile(0.14, (1, 1), (290, 360), (290, 360), 1.3, 1.2),
     "one_time_big_spender": TypeProfile(0.05, (1, 1), (1, 365), (1, 365), 12.0, 2.0),
 }
 TEST_CUSTOMER_PROFILE = TypeProfile(0.0, (6, 6), (200, 330), (5, 60), 1.5, 1.0)
@@ -449,7 +457,8 @@ def _order_lines(orders: pd.DataFrame, catalogue: pd.DataFrame, rng: np.random.G
     lines["sku"] = catalogue["sku"].to_numpy()[sku]
     lines["category"] = catalogue["category"].to_numpy()[sku]
     lines["qty"] = np.maximum(np.rint(units * rng.lognormal(0.0, 0.5, len(lines))), 1).astype(int)
-    lines["price"] = catalogue["price"].to_numpy()[sku]
+    scale = np.array([profiles[t].price_scale for t in lines["customer_type"]])
+    lines["price"] = np.maximum(catalogue["price"].to_numpy()[sku] * scale, 0.25).round(2)
     lines = lines.drop_duplicates(["invoice", "sku"], ignore_index=True)
     lines["date_text"] = pd.Series(pd.NA, index=lines.index, dtype="str")
     lines["seq"] = np.arange(len(lines), dtype=float)
@@ -624,6 +633,7 @@ EXPECTED_SEGMENT: dict[str, str | None] = {
     "new": "New",
     "promising": "Promising",
     "need_attention": "Need Attention",
+    "about_to_sleep": "About to Sleep",
     "at_risk": "At Risk",
     "cant_lose": "Can't Lose Them",
     "hibernating": "Hibernating",
