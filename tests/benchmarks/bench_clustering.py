@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from results import write_table  # sibling module: Python puts the script's folder on sys.path
 
 ROOT = Path(__file__).resolve().parents[2]
-MARKERS = ("<!-- bench_clustering:start -->", "<!-- bench_clustering:end -->")
 
 
 def synthetic_customers(n: int, seed: int = 0) -> pd.DataFrame:
@@ -77,13 +77,6 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write(markdown: str) -> None:
-    doc = ROOT / "docs" / "benchmarks.md"
-    text = doc.read_text(encoding="utf-8")
-    start, end = text.index(MARKERS[0]) + len(MARKERS[0]), text.index(MARKERS[1])
-    doc.write_text(text[:start] + "\n" + markdown + "\n" + text[end:], encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=float, nargs="+", default=[1e5, 1e6])
@@ -102,7 +95,7 @@ def main() -> int:
     markdown = table(rows)
     print(markdown)
     if args.write:
-        write(markdown)
+        write_table("bench_clustering", markdown)
     return 0
 
 

@@ -29,10 +29,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import yaml
+from results import write_table  # sibling module: Python puts the script's folder on sys.path
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "bench"
-MARKERS = ("<!-- bench_prep:start -->", "<!-- bench_prep:end -->")
 CUSTOMERS = 500_000
 START = np.datetime64("2023-01-01T00:00:00")
 DAYS = 730
@@ -156,10 +156,7 @@ def main() -> int:
                 print(rows[-1], flush=True)
     markdown = "\n".join(rows)
     if args.write:
-        doc = ROOT / "docs" / "benchmarks.md"
-        text = doc.read_text(encoding="utf-8")
-        start, end = text.index(MARKERS[0]) + len(MARKERS[0]), text.index(MARKERS[1])
-        doc.write_text(text[:start] + "\n" + markdown + "\n" + text[end:], encoding="utf-8")
+        write_table("bench_prep", markdown)
     return 0
 
 

@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from results import write_table  # sibling module: Python puts the script's folder on sys.path
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "bench"
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
-MARKERS = ("<!-- bench_rfm:start -->", "<!-- bench_rfm:end -->")
 AS_OF = "2025-01-01"
 CUSTOMERS = 500_000
 
@@ -176,10 +176,7 @@ def main() -> int:
             )
             print(rows[-1], flush=True)
     if args.write:
-        doc = ROOT / "docs" / "benchmarks.md"
-        text = doc.read_text(encoding="utf-8")
-        start, end = text.index(MARKERS[0]) + len(MARKERS[0]), text.index(MARKERS[1])
-        doc.write_text(text[:start] + "\n" + "\n".join(rows) + "\n" + text[end:], encoding="utf-8")
+        write_table("bench_rfm", "\n".join(rows))
     return 0
 
 
