@@ -18,7 +18,6 @@ import argparse
 import json
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import yaml
-from results import write_table  # sibling module: Python puts the script's folder on sys.path
+from results import run_child, write_table  # sibling module: Python puts the script's folder on sys.path
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "bench"
@@ -121,13 +120,6 @@ def measure(client: str) -> dict:
     }
 
 
-def run_child(client: Path) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", str(client)], capture_output=True, text=True, check=True
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=float, nargs="+", default=[1e6, 1e7])
@@ -145,7 +137,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         for n in (int(x) for x in args.lines):
             for file_format, path in ensure_data(n).items():
-                runs = [run_child(client_file(path, Path(folder))) for _ in range(args.repeat)]
+                runs = [
+                    run_child(__file__, "--child", str(client_file(path, Path(folder))))
+                    for _ in range(args.repeat)
+                ]
                 seconds = statistics.median(r["seconds"] for r in runs)
                 peak = max(r["peak_mb"] for r in runs)
                 lines = runs[0]["lines"]

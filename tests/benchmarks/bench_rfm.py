@@ -23,7 +23,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from results import write_table  # sibling module: Python puts the script's folder on sys.path
+from results import run_child, write_table  # sibling module: Python puts the script's folder on sys.path
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "bench"
@@ -136,10 +135,8 @@ def child(method: str, path: str) -> None:
 
 def run(method: str, path: Path) -> dict:
     python = BENCH_PYTHON if method == "lifetimes" else Path(sys.executable)
-    command = [str(python), __file__, "--child", method, str(path)]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(__file__, "--child", method, str(path), python=str(python), env=env)
 
 
 def main() -> int:

@@ -1,7 +1,10 @@
-"""Shared by the benchmark scripts: put a results table into docs/benchmarks.md."""
+"""Shared by the benchmark scripts: measure in a fresh process; write tables into docs/benchmarks.md."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 BENCHMARKS_DOC = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
@@ -13,3 +16,9 @@ def write_table(name: str, markdown: str) -> None:
     text = BENCHMARKS_DOC.read_text(encoding="utf-8")
     start, end = text.index(start_marker) + len(start_marker), text.index(end_marker)
     BENCHMARKS_DOC.write_text(text[:start] + "\n" + markdown + "\n" + text[end:], encoding="utf-8")
+
+
+def run_child(script: str, *args: str, python: str = sys.executable, env: dict | None = None) -> dict:
+    """Run ``python script *args`` in a fresh process; its last stdout line is a JSON result."""
+    out = subprocess.run([python, script, *args], capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
