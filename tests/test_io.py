@@ -153,3 +153,12 @@ def test_write_parquet_is_byte_reproducible(tmp_path):
     first, second = write_parquet(frame, tmp_path / "1.parquet"), write_parquet(frame, tmp_path / "2.parquet")
     assert first.read_bytes() == second.read_bytes()
     assert not list(tmp_path.glob(".*partial"))
+
+
+def test_engine_errors_become_one_line_data_errors_naming_the_file(params_for, tmp_path):
+    (tmp_path / "lines.parquet").write_bytes(b"this is not a parquet file, whatever its name says")
+    with pytest.raises(DataError) as raised:
+        read_transactions(params_for(data={"path": str(tmp_path / "lines.parquet")}))
+    message = str(raised.value)
+    assert message.startswith(f"{tmp_path / 'lines.parquet'}: ")
+    assert "\n" not in message and "parquet" in message.lower()
