@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,9 @@ class RunContext:
     def write_json(self, name: str, content: dict) -> Path:
         """Save a small JSON artifact (sorted keys, so the same content gives the same bytes)."""
         path = self.run_dir / f"{name}.json"
-        path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        partial.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(partial, path)
         return path
 
     def read_artifact(self, name: str) -> pa.Table:

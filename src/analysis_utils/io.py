@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -172,13 +173,14 @@ def _as_number(column: ir.Value) -> ir.FloatingValue:
 def write_parquet(table: pa.Table | pd.DataFrame, path: Path) -> Path:
     """Write an artifact reproducibly: no pandas index, fixed compression, atomic replace.
 
-    Same rows in the same order give byte-identical files.
+    Same rows in the same order give byte-identical files. Each writer uses its own temporary
+    file, so processes writing the same artifact at once (notebooks run in parallel) never mix.
     """
     if isinstance(table, pd.DataFrame):
         table = pa.Table.from_pandas(table, preserve_index=False)
     table = table.replace_schema_metadata(None)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
+    partial = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial")  # one per writer
     pq.write_table(table, partial, compression="zstd")
     os.replace(partial, path)
     return path
