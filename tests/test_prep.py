@@ -317,3 +317,8 @@ def test_preparing_prepared_orders_again_changes_nothing(rows):
     pd.testing.assert_frame_equal(
         once.to_pandas().drop(columns="lines"), again.orders.to_pandas().drop(columns="lines")
     )
+
+
+def run_history(table: ibis.Table, period: Period) -> pd.DataFrame:
+    """Stage 01's customer history for hand-made lines (used by test_kpi)."""
+    return prepare_orders(table, prep_params(), DATA, period, "t").history.to_pandas()

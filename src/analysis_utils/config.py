@@ -242,6 +242,8 @@ def _value_problems(values: dict[str, Any]) -> list[str]:
     for dotted in FRACTIONS:
         if not 0 <= params.get(dotted) <= 1:
             problems.append(f"{dotted} must be between 0 and 1, got {params.get(dotted)}")
+    if not 0 < params.get("churn_risk.medium_ratio") < params.get("churn_risk.high_ratio"):
+        problems.append("churn_risk.medium_ratio must be positive and below churn_risk.high_ratio")
     if params.get("prep.extreme.z_threshold") <= 0:
         problems.append("prep.extreme.z_threshold must be positive")
     if not params.get("data.path"):

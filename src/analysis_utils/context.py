@@ -72,6 +72,7 @@ class RunContext:
         if not path.is_file():
             result = prep.prepare(self.params, self.period)
             self.write_artifact("data_quality", result.quality)
+            self.write_artifact("customer_history", result.history)
             self.write_artifact("orders", result.orders)
         return self.engine.read_parquet(path)
 

@@ -54,10 +54,16 @@ ORDER_RULES = {
 
 @dataclass(frozen=True)
 class PrepResult:
-    """What stage 01 hands on: one row per order, and the table of what each rule did."""
+    """What stage 01 hands on: the period's orders, what each rule did, and customer history.
+
+    ``history`` has one row per customer with an order before ``as_of`` anywhere in the file:
+    ``first_order_date`` (their earliest order) and ``previous_window_orders`` (orders in the
+    window of equal length just before this period's; NULL when the period has no window).
+    """
 
     orders: pa.Table
     quality: pd.DataFrame
+    history: pa.Table
 
 
 def prepare_orders(
@@ -96,12 +102,26 @@ def prepare_orders(
         kept, return_counts = _apply_return_policy(kept, prep)
         orders = build_orders(kept)
         orders = cached.enter_context(_with_order_rule(orders, prep, period).cache())
+        history = customer_history(orders, period).order_by("customer_id").to_pyarrow()
         orders, order_counts = _apply_order_rules(orders, prep)
         table = orders.order_by(["customer_id", "order_id"]).to_pyarrow()
     if table.num_rows == 0:
         raise DataError(f"{source}: no orders left in period {period.name!r} after cleaning")
     quality = quality_table(line_counts, return_counts, order_counts, table)
-    return PrepResult(orders=table, quality=quality)
+    return PrepResult(orders=table, quality=quality, history=history)
+
+
+def customer_history(orders: ir.Table, period: Period) -> ir.Table:
+    """Per customer, from every order built before ``as_of`` (window or not): first order date,
+    and the number of orders in the previous window ``[window_start - window_days, window_start)``."""
+    previous = ibis.null("int64")
+    if period.window_start is not None:
+        previous_start = period.window_start - (period.as_of - period.window_start)
+        in_previous = (orders.order_date >= previous_start) & (orders.order_date < period.window_start)
+        previous = in_previous.cast("int64").sum()
+    return orders.group_by("customer_id").aggregate(
+        first_order_date=orders.order_date.min(), previous_window_orders=previous
+    )
 
 
 def annotate_line_rules(lines: ir.Table, prep: dict[str, Any], period: Period) -> ir.Table:

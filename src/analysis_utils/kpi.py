@@ -1,0 +1,102 @@
+"""Period KPIs and rule-based churn risk, from customer-level tables (definitions: methodology §7).
+
+Inputs are stage 02's customers (one row per customer with an order in the period) and stage 01's
+customer history (first order date in the file, orders in the previous window of equal length).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis_utils.config import Period
+
+RISK_LEVELS = ("low", "medium", "high")
+
+
+def period_kpis(
+    customers: pd.DataFrame, history: pd.DataFrame, period: Period
+) -> dict[str, float | int | None]:
+    """The period's KPIs; None where the period has no window (new, churn need a comparison).
+
+    - active: customers with an order in the period; new: active whose first order in the file is
+      inside the period; returning: active minus new;
+    - previous: customers with an order in the window of equal length just before; churned: previous
+      customers with no order in this period; churn_rate = churned / previous;
+    - repurchase_rate: share of active customers with 2 or more orders in the period;
+    - orders, revenue (currency), aov = revenue / orders, orders_per_customer, revenue_per_customer.
+    """
+    active = len(customers)
+    orders = int(customers["frequency"].sum())
+    revenue = float(customers["monetary"].sum())
+    kpis: dict[str, float | int | None] = {
+        "active_customers": active,
+        "new_customers": None,
+        "returning_customers": None,
+        "previous_customers": None,
+        "churned_customers": None,
+        "churn_rate": None,
+        "repurchase_rate": _share(int((customers["frequency"] >= 2).sum()), active),
+        "orders": orders,
+        "revenue": round(revenue, 2),
+        "aov": _ratio(revenue, orders),
+        "orders_per_customer": _ratio(orders, active),
+        "revenue_per_customer": _ratio(revenue, active),
+    }
+    if period.window_start is None:
+        return kpis
+    first = history.set_index("customer_id")["first_order_date"]
+    new = int((first.reindex(customers["customer_id"]) >= pd.Timestamp(period.window_start)).sum())
+    previous_ids = set(history.loc[history["previous_window_orders"] > 0, "customer_id"])
+    churned = len(previous_ids - set(customers["customer_id"]))
+    return kpis | {
+        "new_customers": new,
+        "returning_customers": active - new,
+        "previous_customers": len(previous_ids),
+        "churned_customers": churned,
+        "churn_rate": _share(churned, len(previous_ids)),
+    }
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, 6) if denominator else None
+
+
+def churn_risk(customers: pd.DataFrame, settings: Mapping[str, Any]) -> pd.DataFrame:
+    """Each customer's risk of having stopped buying, measured against their own rhythm.
+
+    ``expected_gap_days`` is the customer's mean interpurchase time (2+ purchase days) or, for
+    customers with one purchase day, the median of that over all customers who have one.
+    ``overdue_ratio = recency_days / expected_gap_days``; risk is ``low`` up to
+    ``churn_risk.medium_ratio``, ``medium`` up to ``churn_risk.high_ratio``, ``high`` above.
+    Returns ``customers`` with ``expected_gap_days``, ``overdue_ratio`` and ``churn_risk`` added.
+    """
+    own_gap = customers["mean_interpurchase_days"].astype("float64")
+    population_gap = float(own_gap.median()) if own_gap.notna().any() else np.nan
+    expected = own_gap.fillna(population_gap).clip(lower=1.0)
+    ratio = customers["recency_days"].astype("float64") / expected
+    level = np.select(
+        [ratio <= settings["medium_ratio"], ratio <= settings["high_ratio"]],
+        ["low", "medium"],
+        default="high",
+    )
+    return customers.assign(expected_gap_days=expected, overdue_ratio=ratio, churn_risk=level)
+
+
+def risk_by_segment(scored: pd.DataFrame) -> pd.DataFrame:
+    """Customers and revenue (period monetary, currency) per segment and risk level."""
+    table = scored.pivot_table(
+        index="segment", columns="churn_risk", values="monetary", aggfunc=["count", "sum"], fill_value=0
+    )
+    table.columns = [
+        f"{'customers' if kind == 'count' else 'revenue'}_{level}" for kind, level in table.columns
+    ]
+    ordered = [f"{kind}_{level}" for kind in ("customers", "revenue") for level in RISK_LEVELS]
+    return table.reindex(columns=ordered, fill_value=0).reset_index()

@@ -1,0 +1,100 @@
+"""Period KPIs, customer history and churn risk on small tables with every number worked by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from test_prep import lines, run_history
+
+from analysis_utils.config import Period
+from analysis_utils.kpi import churn_risk, period_kpis, risk_by_segment
+
+PERIOD = Period("feb", as_of=dt.datetime(2024, 3, 1), window_days=29)  # [2024-02-01, 2024-03-01)
+
+
+def test_history_gives_first_order_and_previous_window_orders():
+    table = lines(
+        ("a", "1", "2023-12-15", "X", 1, 5.0),  # before the previous window
+        ("a", "2", "2024-01-10", "X", 1, 5.0),  # previous window [2024-01-03, 2024-02-01)
+        ("a", "3", "2024-02-05", "X", 1, 5.0),
+        ("b", "4", "2024-02-10", "X", 1, 5.0),
+        ("c", "5", "2024-01-20", "X", 1, 5.0),
+        ("c", "6", "2024-01-25", "X", 1, 5.0),
+    )
+    history = run_history(table, PERIOD).set_index("customer_id")
+    assert history.loc["a", "first_order_date"] == pd.Timestamp("2023-12-15")
+    assert history["previous_window_orders"].to_dict() == {"a": 1, "b": 0, "c": 2}
+
+
+def test_kpis_new_returning_churned_and_repurchase():
+    customers = pd.DataFrame(
+        {"customer_id": ["a", "b", "d"], "frequency": [3, 1, 2], "monetary": [60.0, 10.0, 30.0]}
+    )
+    history = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "first_order_date": pd.to_datetime(["2023-12-15", "2024-02-10", "2024-01-20", "2024-02-01"]),
+            "previous_window_orders": [1, 0, 2, 0],
+        }
+    )
+    kpis = period_kpis(customers, history, PERIOD)
+    assert kpis == {
+        "active_customers": 3,
+        "new_customers": 2,  # b and d start inside the period (d on its first day)
+        "returning_customers": 1,
+        "previous_customers": 2,  # a and c bought in the previous window
+        "churned_customers": 1,  # c did not come back
+        "churn_rate": 0.5,
+        "repurchase_rate": round(2 / 3, 6),
+        "orders": 6,
+        "revenue": 100.0,
+        "aov": round(100 / 6, 6),
+        "orders_per_customer": 2.0,
+        "revenue_per_customer": round(100 / 3, 6),
+    }
+
+
+def test_kpis_that_need_a_comparison_are_none_without_a_window():
+    customers = pd.DataFrame({"customer_id": ["a"], "frequency": [1], "monetary": [5.0]})
+    kpis = period_kpis(
+        customers, pd.DataFrame(columns=["customer_id"]), Period("all", dt.datetime(2024, 3, 1))
+    )
+    assert kpis["new_customers"] is None and kpis["churn_rate"] is None and kpis["active_customers"] == 1
+
+
+def test_churn_risk_against_own_rhythm_or_the_population_median():
+    customers = pd.DataFrame(
+        {
+            "customer_id": ["steady", "late", "gone", "once_recent", "once_old"],
+            "recency_days": [10, 40, 100, 20, 90],
+            "mean_interpurchase_days": [10.0, 20.0, 30.0, None, None],
+            "segment": ["A", "A", "B", "B", "B"],
+            "monetary": [100.0, 50.0, 80.0, 5.0, 7.0],
+        }
+    )
+    scored = churn_risk(customers, {"medium_ratio": 1.5, "high_ratio": 3.0}).set_index("customer_id")
+    # own gaps 10, 20, 30; one-purchase customers take the median gap, 20 days
+    assert scored["expected_gap_days"].tolist() == [10.0, 20.0, 30.0, 20.0, 20.0]
+    assert scored["overdue_ratio"].tolist() == [1.0, 2.0, 100 / 30, 1.0, 4.5]
+    assert scored["churn_risk"].tolist() == ["low", "medium", "high", "low", "high"]
+    table = risk_by_segment(scored.reset_index()).set_index("segment")
+    assert table.loc["B", ["customers_high", "revenue_high", "customers_low"]].tolist() == [2, 87.0, 1]
+    assert table.loc["A", "revenue_medium"] == 50.0
+
+
+def test_ratio_exactly_at_a_threshold_is_the_lower_level():
+    customers = pd.DataFrame({"recency_days": [15, 30], "mean_interpurchase_days": [10.0, 10.0]})
+    assert churn_risk(customers, {"medium_ratio": 1.5, "high_ratio": 3.0})["churn_risk"].tolist() == [
+        "low",
+        "medium",
+    ]
+
+
+@pytest.mark.parametrize("medium, high", [(3.0, 1.5), (0.0, 2.0)])
+def test_churn_thresholds_are_validated(params_for, medium, high):
+    from analysis_utils.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="churn_risk.medium_ratio must be positive and below"):
+        params_for(overrides=(f"churn_risk.medium_ratio={medium}", f"churn_risk.high_ratio={high}"))
