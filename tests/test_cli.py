@@ -33,11 +33,12 @@ def test_run_publishes_every_artifact_for_each_period(sample_run):
     for period in ("2023", "2024"):
         run_dir = sample_run / period
         expected = {
-            "01_data_prep.ipynb",
-            "01_data_prep.client.html",
-            "01_data_prep.analyst.html",
-            "orders.parquet",
-            "data_quality.parquet",
+            f"{stem}{suffix}" for stem in STAGES for suffix in (".ipynb", ".client.html", ".analyst.html")
+        }
+        expected |= {f"{name}.parquet" for name in (*ARTIFACTS, "customer_history")}
+        expected |= {
+            "rfm_thresholds.json",
+            "clustering_model.joblib",
             "manifest.json",
             "params.yaml",
             "index.html",
