@@ -98,3 +98,39 @@ def test_churn_thresholds_are_validated(params_for, medium, high):
 
     with pytest.raises(ConfigError, match="churn_risk.medium_ratio must be positive and below"):
         params_for(overrides=(f"churn_risk.medium_ratio={medium}", f"churn_risk.high_ratio={high}"))
+
+
+def test_cohort_retention_by_month_of_first_order():
+    import ibis
+
+    from analysis_utils.kpi import cohort_retention
+
+    history = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "first_order_date": pd.to_datetime(["2024-01-05", "2024-01-20", "2024-02-03", "2023-11-01"]),
+            "previous_window_orders": [0, 0, 0, 1],
+        }
+    )
+    orders = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b", "b", "c", "c", "d"],
+            "order_date": pd.to_datetime(
+                [
+                    "2024-01-05",
+                    "2024-02-11",
+                    "2024-01-20",
+                    "2024-03-02",
+                    "2024-02-03",
+                    "2024-03-09",
+                    "2024-02-14",
+                ]
+            ),
+        }
+    )
+    table = cohort_retention(ibis.memtable(orders), ibis.memtable(history))
+    # cohort 2024-01 (a, b): month 0 both, month 1 only a, month 2 only b; cohort 2024-02 (c): 0 and 1
+    assert table.index.tolist() == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-02-01")]
+    assert table.loc["2024-01-01"].tolist() == [1.0, 0.5, 0.5]
+    assert table.loc["2024-02-01"].tolist()[:2] == [1.0, 1.0]
+    assert pd.isna(table.loc["2024-02-01", 2])  # April is after the last order: not observed, not 0%

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
@@ -100,3 +101,37 @@ def risk_by_segment(scored: pd.DataFrame) -> pd.DataFrame:
     ]
     ordered = [f"{kind}_{level}" for kind in ("customers", "revenue") for level in RISK_LEVELS]
     return table.reindex(columns=ordered, fill_value=0).reset_index()
+
+
+def cohort_retention(orders: ir.Table, history: ir.Table) -> pd.DataFrame:
+    """Share of each monthly cohort (month of first order in the file) buying N months later.
+
+    Cohort size: customers whose first order in the file (``history``) falls in that month.
+    Activity: distinct customers of the cohort with an order in ``orders`` in the month N months
+    after the cohort month (N = 0 is the first month). Only cohorts that start within the months
+    covered by ``orders`` are shown: an earlier cohort's first months are not in the period's
+    orders. Rows: cohort month; columns: N; values: share of the cohort (0 to 1), NaN where the
+    month lies after the last order (not observed yet).
+    """
+    joined = orders.join(history, "customer_id")
+    cohort = joined.first_order_date.truncate("M")
+    month = joined.order_date.truncate("M")
+    months_since = (month.year() - cohort.year()) * 12 + (month.month() - cohort.month())
+    active = (
+        joined.mutate(cohort=cohort, months_since=months_since)
+        .group_by(["cohort", "months_since"])
+        .aggregate(customers=joined.customer_id.nunique())
+        .to_pandas()
+    )
+    sizes = history.group_by(cohort_month=history.first_order_date.truncate("M")).aggregate(
+        size=history.count()
+    )
+    sizes = sizes.to_pandas().set_index("cohort_month")["size"]
+    span = orders.aggregate(first=orders.order_date.min(), last=orders.order_date.max()).to_pandas().iloc[0]
+    first_month, last_month = (pd.Timestamp(span[end]).to_period("M") for end in ("first", "last"))
+    shown = active[active["cohort"] >= first_month.to_timestamp()]
+    table = shown.pivot(index="cohort", columns="months_since", values="customers").sort_index()
+    shares = table.div(sizes.reindex(table.index), axis=0).fillna(0.0)
+    cohort_months = pd.PeriodIndex(table.index, freq="M")
+    observable = [[(month + n) <= last_month for n in table.columns] for month in cohort_months]
+    return shares.where(pd.DataFrame(observable, index=table.index, columns=table.columns))
