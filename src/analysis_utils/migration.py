@@ -1,0 +1,62 @@
+"""Period over period: segments scored on one frozen scale, and the migration matrix between periods.
+
+Scoring every period with the bin edges of a reference period means a customer who changes
+segment changed behaviour, not that the boundaries moved (definitions: methodology §9).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from analysis_utils import rfm, segments
+from analysis_utils.errors import ConfigError
+
+NEW, GONE = "new", "gone"
+
+
+def frozen_segments(
+    customers_by_period: Mapping[str, pd.DataFrame], rfm_params: Mapping[str, Any], reference: str
+) -> dict[str, pd.DataFrame]:
+    """Each period's scored customers (customer_id, segment), all scored with ``reference``'s edges.
+
+    ``customers_by_period``: period name -> customer table (recency_days, frequency, monetary),
+    in period order. Customers with no net spend are left out, as in stage 02.
+    """
+    positive = {name: rfm.split_nonpositive(table)[0] for name, table in customers_by_period.items()}
+    if reference not in positive:
+        raise ConfigError(f"reference period {reference!r} is not among the periods ({', '.join(positive)})")
+    scorer = rfm.scorer_from_params(rfm_params).fit(positive[reference])
+    segment_map = segments.load_segment_map(rfm_params["segments_file"])
+    result = {}
+    for name, table in positive.items():
+        scored = scorer.transform(table)
+        result[name] = scored.assign(segment=segment_map.assign(scored, n_bins=scorer.n_bins))[
+            ["customer_id", "segment"]
+        ]
+    return result
+
+
+def migration_matrix(before: pd.DataFrame, after: pd.DataFrame, column: str = "segment") -> pd.DataFrame:
+    """Customers from each group of ``before`` (rows, + "new") to each group of ``after`` (columns, + "gone").
+
+    A customer only in ``after`` counts in row "new"; only in ``before``, in column "gone". So each
+    row other than "new" sums to that group's customers before, and each column other than "gone"
+    to that group's customers after.
+    """
+    joined = before[["customer_id", column]].merge(
+        after[["customer_id", column]], on="customer_id", how="outer", suffixes=("_before", "_after")
+    )
+    rows = joined[f"{column}_before"].fillna(NEW)
+    columns = joined[f"{column}_after"].fillna(GONE)
+    matrix = pd.crosstab(rows, columns).rename_axis(index="before", columns="after")
+    row_order = sorted(set(matrix.index) - {NEW}) + ([NEW] if NEW in matrix.index else [])
+    column_order = sorted(set(matrix.columns) - {GONE}) + ([GONE] if GONE in matrix.columns else [])
+    return matrix.reindex(index=row_order, columns=column_order, fill_value=0)
+
+
+def migration_shares(matrix: pd.DataFrame) -> pd.DataFrame:
+    """Each row of a migration matrix as shares of that row's customers (rows sum to 1)."""
+    return matrix.div(matrix.sum(axis=1), axis=0)

@@ -1,0 +1,81 @@
+"""Migration between periods: margins equal each period's customers; frozen edges mean behaviour moved."""
+
+from __future__ import annotations
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis_utils import paths
+from analysis_utils.config import load_yaml
+from analysis_utils.migration import frozen_segments, migration_matrix, migration_shares
+
+RFM = load_yaml(paths.DEFAULTS_FILE)["rfm"]
+
+
+def test_matrix_counts_moves_new_and_gone():
+    before = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "segment": ["Loyal", "Loyal", "Lost", "New"]})
+    after = pd.DataFrame(
+        {"customer_id": ["a", "b", "d", "e"], "segment": ["Loyal", "At Risk", "Loyal", "New"]}
+    )
+    matrix = migration_matrix(before, after)
+    assert matrix.index.tolist() == ["Lost", "Loyal", "New", "new"]
+    assert matrix.columns.tolist() == ["At Risk", "Loyal", "New", "gone"]
+    assert matrix.loc["Loyal"].tolist() == [1, 1, 0, 0]
+    assert (
+        matrix.loc["Lost", "gone"] == 1 and matrix.loc["new", "New"] == 1 and matrix.loc["New", "Loyal"] == 1
+    )
+    assert migration_shares(matrix).loc["Loyal"].tolist() == [0.5, 0.5, 0.0, 0.0]
+
+
+groups = st.sampled_from(["A", "B", "C"])
+assignments = st.dictionaries(st.sampled_from([f"c{i}" for i in range(30)]), groups, max_size=30)
+
+
+@settings(max_examples=60, derandomize=True)
+@given(assignments, assignments)
+def test_rows_sum_to_before_and_columns_to_after(before_map, after_map):
+    before = pd.DataFrame({"customer_id": list(before_map), "segment": list(before_map.values())})
+    after = pd.DataFrame({"customer_id": list(after_map), "segment": list(after_map.values())})
+    if before.empty or after.empty:
+        return
+    matrix = migration_matrix(before, after)
+    rows = matrix.drop(index="new", errors="ignore").sum(axis=1)
+    columns = matrix.drop(columns="gone", errors="ignore").sum(axis=0)
+    assert rows.to_dict() == before["segment"].value_counts().to_dict()
+    assert columns.to_dict() == after["segment"].value_counts().to_dict()
+
+
+def customers(recency, frequency, monetary):
+    n = len(recency)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "recency_days": recency,
+            "frequency": frequency,
+            "monetary": monetary,
+        }
+    )
+
+
+def test_frozen_edges_show_a_whole_base_slowing_down():
+    """Everybody buys half as often in the later period: with frozen edges the segments move;
+    with each period's own quantiles, the same relative ranks would hide it."""
+    first = customers(
+        [5, 10, 20, 40, 80, 160, 320, 15, 30, 60],
+        [12, 10, 8, 6, 4, 2, 1, 9, 5, 3],
+        [900.0, 700, 500, 300, 150, 80, 20, 600, 250, 100],
+    )
+    later = first.assign(
+        frequency=(first["frequency"] / 2).clip(lower=1).astype(int),
+        monetary=first["monetary"] / 2,
+        recency_days=first["recency_days"] * 2,
+    )
+    frozen = frozen_segments({"p1": first, "p2": later}, RFM, reference="p1")
+    moved = migration_matrix(frozen["p1"], frozen["p2"])
+    assert (frozen["p2"]["segment"] != frozen["p1"]["segment"]).sum() >= 5
+    own = frozen_segments({"p2": later}, RFM, reference="p2")["p2"]
+    assert (own["segment"] == frozen["p1"]["segment"]).sum() > (
+        frozen["p2"]["segment"] == frozen["p1"]["segment"]
+    ).sum()
+    assert int(moved.to_numpy().sum()) == 10
