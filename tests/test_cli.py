@@ -45,8 +45,15 @@ def test_run_publishes_every_artifact_for_each_period(sample_run):
         }
         assert expected <= {p.name for p in run_dir.iterdir()}
     assert not [p for p in sample_run.iterdir() if p.name.startswith(".")]  # no staging left behind
+    comparison = {p.name for p in (sample_run / "comparison").iterdir()}
+    assert {
+        "90_period_comparison.client.html",
+        "kpi_trends.parquet",
+        "migration_2023_2024.parquet",
+    } <= comparison
     index = (sample_run / "index.html").read_text()
     assert "2023/index.html" in index and "2024/01_data_prep.client.html" in index
+    assert "comparison/90_period_comparison.client.html" in index
 
 
 def test_manifest_records_inputs_outputs_versions_and_timings(sample_run):

@@ -10,10 +10,11 @@ import pytest
 
 from analysis_utils import paths
 from analysis_utils.notebook_checks import is_check_cell
-from analysis_utils.runner import STAGE_NOTEBOOKS
+from analysis_utils.runner import COMPARISON_NOTEBOOK, STAGE_NOTEBOOKS
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS_DIR.glob("[0-9]*.ipynb"))
 RUNNER_PARAMETERS = {"client_params", "period", "run_dir", "overrides"}
+COMPARISON_PARAMETERS = {"client_params", "reports_dir", "run_dir", "overrides"}
 
 
 def code_cells(path):
@@ -21,14 +22,15 @@ def code_cells(path):
 
 
 def test_every_stage_notebook_exists():
-    assert {p.name for p in NOTEBOOKS} >= set(STAGE_NOTEBOOKS)
+    assert {p.name for p in NOTEBOOKS} >= {*STAGE_NOTEBOOKS, COMPARISON_NOTEBOOK}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_first_code_cell_is_the_tagged_parameters_cell(path):
     first = code_cells(path)[0]
     assert "parameters" in first.metadata.get("tags", [])
-    assert set(pm.inspect_notebook(str(path))) == RUNNER_PARAMETERS
+    expected = COMPARISON_PARAMETERS if path.name == COMPARISON_NOTEBOOK else RUNNER_PARAMETERS
+    assert set(pm.inspect_notebook(str(path))) == expected
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -40,6 +40,7 @@ CHOICES = {
     "engine.backend": ("duckdb",),
     "rfm.value_type_split": ("mean", "median"),
     "value_matrix.split": ("median", "mean", "fixed"),
+    "comparison.reference": ("first", "own"),
 }
 # Keys whose value may take more than the default's type (the default's type is the schema).
 ALTERNATIVE_TYPES = {

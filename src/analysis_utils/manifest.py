@@ -51,7 +51,7 @@ def build(run_dir: Path, job: Job, timings: dict[str, float], total_seconds: flo
     }
     return {
         "client": job.client,
-        "period": next(p for p in params["periods"] if p["name"] == job.period),
+        "period": next((p for p in params["periods"] if p["name"] == job.period), {"name": job.period}),
         "client_file": job.client_file,
         "overrides": list(job.overrides),
         "params": params,

@@ -189,3 +189,28 @@ def value_matrix(
         title="Customer value matrix",
     )
     return ax
+
+
+def kpi_trends(data: pd.DataFrame, *, kpis: list[str], axes: list[Axes] | None = None) -> list[Axes]:
+    """Small multiples: one line per KPI across periods (``data``: period plus one column per KPI)."""
+    if axes is None:
+        columns = min(3, len(kpis))
+        rows = -(-len(kpis) // columns)
+        axes = list(
+            plt.subplots(rows, columns, figsize=(4.2 * columns, 2.8 * rows), squeeze=False)[1].ravel()
+        )
+    for ax, name in zip(axes, kpis, strict=False):
+        ax.plot(data["period"], data[name], marker="o", color=ACCENT)
+        ax.set(title=name.replace("_", " "), xlabel="")
+    for ax in axes[len(kpis) :]:
+        ax.set_visible(False)
+    axes[0].figure.tight_layout()
+    return axes
+
+
+def migration_heatmap(data: pd.DataFrame, *, title: str, ax: Axes | None = None) -> Axes:
+    """Row shares of a migration matrix: segment before (rows) to segment after (columns)."""
+    ax = ax if ax is not None else plt.subplots(figsize=(10, 5))[1]
+    sns.heatmap(data, annot=True, fmt=".0%", cmap=PALETTE, vmin=0, vmax=1, cbar=False, ax=ax)
+    ax.set(xlabel="segment after", ylabel="segment before", title=title)
+    return ax

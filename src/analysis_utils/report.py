@@ -81,6 +81,9 @@ def write_run_index(run_dir: Path) -> Path:
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     period = manifest["period"]
     window = f"{period['window_days']} days" if period.get("window_days") else "all history"
+    when = (
+        f"as_of {period['as_of'][:10]} (exclusive), window {window}" if "as_of" in period else "all periods"
+    )
     quality = manifest.get("data_quality", {})
     facts = [
         ("lines read", quality.get("input")),
@@ -104,7 +107,7 @@ def write_run_index(run_dir: Path) -> Path:
     )
     body = (
         f"<h1>{html.escape(manifest['params']['client']['name'])}: period {html.escape(period['name'])}</h1>"
-        f"<p class=muted>as_of {html.escape(period['as_of'][:10])} (exclusive), window {window};"
+        f"<p class=muted>{html.escape(when)};"
         f" generated {html.escape(manifest['created_at'])}</p>"
         f"<table>{rows}</table><h2>Reports</h2><table>{reports}</table>"
         f"<h2>Data</h2><table>{artifacts}</table>"

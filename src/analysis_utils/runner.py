@@ -8,6 +8,7 @@ is rendered. A failed run leaves the earlier report untouched and keeps its part
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import shutil
@@ -29,6 +30,8 @@ from analysis_utils.config import RunParams, dump_params, load_params
 from analysis_utils.errors import CrmError, StageError
 
 STAGE_NOTEBOOKS = ("01_data_prep.ipynb", "02_rfm.ipynb", "03_clustering.ipynb", "04_value_matrix.ipynb")
+COMPARISON_NOTEBOOK = "90_period_comparison.ipynb"
+COMPARISON = "comparison"  # the job's "period" and its folder name
 KERNEL_PORT_CLASH = "Address already in use"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -71,6 +74,7 @@ class Job:
     kernel: str = "python3"
     timeout: int = 900
     show_progress: bool = True
+    notebooks: tuple[str, ...] = STAGE_NOTEBOOKS
 
     @property
     def label(self) -> str:
@@ -110,10 +114,18 @@ def plan(
     ]
 
 
+def comparison_job(period_jobs: Sequence[Job]) -> Job:
+    """The job comparing a client's periods, run after its period jobs, into ``<client>/comparison``."""
+    first = period_jobs[0]
+    return dataclasses.replace(first, period=COMPARISON, notebooks=(COMPARISON_NOTEBOOK,))
+
+
 def run_jobs(jobs: Sequence[Job], n_jobs: int = 1) -> list[Outcome]:
     """Run jobs one after another (``n_jobs`` = 1) or in ``n_jobs`` spawned processes.
 
-    Outcomes come back in the order of ``jobs``; the client index page is rebuilt at the end.
+    Then, for each client with two or more periods all run successfully, the period comparison.
+    Outcomes come back in the order of ``jobs`` (comparisons last); the client index page is
+    rebuilt at the end.
     """
     if n_jobs <= 1 or len(jobs) <= 1:
         outcomes = [run_job(job) for job in jobs]
@@ -124,9 +136,21 @@ def run_jobs(jobs: Sequence[Job], n_jobs: int = 1) -> list[Outcome]:
             max_workers=n_jobs, mp_context=context, initializer=_share_cores, initargs=(threads,)
         ) as pool:
             outcomes = list(pool.map(run_job, jobs))
+    outcomes += [run_job(job) for job in _comparisons(jobs, outcomes)]
     for client_dir in sorted({Path(job.out_dir) / job.client for job in jobs}):
         report.write_client_index(client_dir)
     return outcomes
+
+
+def _comparisons(jobs: Sequence[Job], outcomes: Sequence[Outcome]) -> list[Job]:
+    by_client: dict[str, list[tuple[Job, Outcome]]] = {}
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        by_client.setdefault(job.client, []).append((job, outcome))
+    return [
+        comparison_job([job for job, _ in pairs])
+        for pairs in by_client.values()
+        if len(pairs) >= 2 and all(outcome.status == "ok" for _, outcome in pairs)
+    ]
 
 
 def _share_cores(threads: int) -> None:
@@ -152,7 +176,7 @@ def run_job(job: Job) -> Outcome:
     timings: dict[str, float] = {}
     try:
         _write_resolved_params(job, staging)
-        for notebook in STAGE_NOTEBOOKS:
+        for notebook in job.notebooks:
             timings[notebook] = _execute(job, notebook, staging)
             _progress(job, f"{notebook} ok ({timings[notebook]:.1f} s)")
         render_started = time.perf_counter()
@@ -179,12 +203,11 @@ def _write_resolved_params(job: Job, staging: Path) -> None:
 def _execute(job: Job, notebook: str, staging: Path) -> float:
     """Run one notebook with papermill (retrying once on a kernel port clash); seconds taken."""
     started = time.perf_counter()
-    parameters = {
-        "client_params": job.client_file,
-        "period": job.period,
-        "run_dir": str(staging),
-        "overrides": list(job.overrides),
-    }
+    parameters = {"client_params": job.client_file, "run_dir": str(staging), "overrides": list(job.overrides)}
+    if job.period == COMPARISON:
+        parameters["reports_dir"] = str(Path(job.out_dir) / job.client)
+    else:
+        parameters["period"] = job.period
     source = paths.NOTEBOOKS_DIR / notebook
     unknown = set(parameters) - set(pm.inspect_notebook(str(source)))
     if unknown:  # papermill would only warn, and the notebook would run on its defaults
