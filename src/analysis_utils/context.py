@@ -19,7 +19,6 @@ import ibis.expr.types as ir
 import joblib
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from analysis_utils import clustering, paths, prep, rfm, rfm_stage
 from analysis_utils.config import Period, RunParams, load_params
@@ -52,10 +51,6 @@ class RunContext:
         partial.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         os.replace(partial, path)
         return path
-
-    def read_artifact(self, name: str) -> pa.Table:
-        """Load an artifact written by an earlier stage of this run."""
-        return pq.read_table(self.artifact_path(name))
 
     @functools.cached_property
     def engine(self) -> ibis.BaseBackend:

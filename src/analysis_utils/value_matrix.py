@@ -22,12 +22,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from analysis_utils.errors import ConfigError, DataError
 
-QUADRANTS = {
-    (True, True): "Best",
-    (True, False): "Spenders",
-    (False, True): "Frequent",
-    (False, False): "Uncertain",
-}
 QUADRANT_ORDER = ("Best", "Spenders", "Frequent", "Uncertain")
 SPLITS = ("median", "mean", "fixed")
 
