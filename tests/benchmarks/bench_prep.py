@@ -1,15 +1,17 @@
 """Benchmark of stage 01: read + clean + build orders, from Parquet and from CSV.
 
-    python tests/benchmarks/bench_prep.py [--lines 1e6 1e7] [--repeat 3] [--write]
+    python tests/benchmarks/bench_prep.py [--sizes 1e6 1e7] [--repeat 3] [--write]
 
-Lines are synthetic (seeded, vectorised): 500,000 customers, invoices of 1-8 lines, lognormal
-prices, and the dirt the rules handle (about 2% without customer id, 2% cancellations with a
-"C" prefix, 0.5% zero prices, 0.5% exact duplicates). They are written once per size to
-data/bench/ (git-ignored): Parquet with typed columns (timestamps, numbers), as Parquet exports
-are, and CSV with everything as text, dates as ``YYYY-MM-DDTHH:MM:SS``. Each measurement runs
-``prep.prepare`` in a fresh subprocess: the
-time is the median wall-clock time of ``--repeat`` runs, the memory the largest peak resident set
-size among them. ``--write`` puts the table into docs/benchmarks.md between the ``bench_prep`` markers.
+Lines are synthetic (seeded, vectorised numpy): 500,000 customers, invoices of about 4 lines on
+average, lognormal prices, and the dirt the rules handle (about 2% without customer id, 2%
+cancellations with a "C" prefix, 0.5% zero prices, 0.5% exact duplicates). They are written once
+per size to data/bench/ (git-ignored): Parquet with typed columns (timestamps, numbers), as
+Parquet exports are, and CSV with everything as text, dates as ``YYYY-MM-DDTHH:MM:SS``. Each
+measurement runs ``prep.prepare`` (parameters from a client file written to a temporary folder,
+one period with as_of after the data and a 365-day window) in a fresh subprocess: the time is the
+median wall-clock time of ``--repeat`` runs (seconds), the memory the largest peak resident set
+size of those processes (MB). ``--write`` puts the table into docs/benchmarks.md between the
+``bench_prep`` markers.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ DAYS = 730
 
 
 def synthetic_lines(n: int, seed: int = 0) -> pa.Table:
-    """n transaction lines in client-export shape (text ids, dates as text, quantity, price)."""
+    """n lines plus 0.5% exact duplicates, in client-export shape (text ids, timestamps, numbers)."""
     rng = np.random.default_rng(seed)
     n_invoices = n // 4
     invoice_of_line = np.sort(rng.integers(0, n_invoices, n))
@@ -122,7 +124,7 @@ def measure(client: str) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lines", type=float, nargs="+", default=[1e6, 1e7])
+    parser.add_argument("--sizes", "--lines", dest="sizes", type=float, nargs="+", default=[1e6, 1e7])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -135,7 +137,7 @@ def main() -> int:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     with tempfile.TemporaryDirectory() as folder:
-        for n in (int(x) for x in args.lines):
+        for n in (int(x) for x in args.sizes):
             for file_format, path in ensure_data(n).items():
                 runs = [
                     run_child(__file__, "--child", str(client_file(path, Path(folder))))
