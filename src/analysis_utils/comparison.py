@@ -50,17 +50,37 @@ def migrations(tables: list[PeriodTables], params: RunParams) -> dict[tuple[str,
 
     ``first``: every period on the first period's edges; ``own``: each period on its own edges.
     """
-    by_name = {t.period.name: t.customers for t in tables}
-    rfm_params = params.get("rfm")
-    if params.get("comparison.reference") == "first":
-        scored = migration.frozen_segments(by_name, rfm_params, reference=tables[0].period.name)
-    else:
-        scored = {
-            name: migration.frozen_segments({name: c}, rfm_params, reference=name)[name]
-            for name, c in by_name.items()
-        }
+    scored = _scored_segments({t.period.name: t.customers for t in tables}, params, tables[0].period.name)
     names = [t.period.name for t in tables]
     return {
         (a, b): migration.migration_matrix(scored[a], scored[b])
         for a, b in zip(names, names[1:], strict=False)
+    }
+
+
+def migration_between(params: RunParams, before: PeriodTables, after: PeriodTables) -> pd.DataFrame:
+    """Migration matrix from ``before`` to ``after``, on the same scale as the period comparison.
+
+    With ``comparison.reference: first`` both are scored on the edges of the client's first
+    declared period (computed here when it is neither of the two), so the client report of a
+    period and the comparison agree on every move.
+    """
+    by_name = {before.period.name: before.customers, after.period.name: after.customers}
+    first = params.periods[0]
+    if params.get("comparison.reference") == "first" and first.name not in by_name:
+        by_name = {first.name: load_period(params, first, None).customers, **by_name}
+    scored = _scored_segments(by_name, params, first.name)
+    return migration.migration_matrix(scored[before.period.name], scored[after.period.name])
+
+
+def _scored_segments(
+    by_name: dict[str, pd.DataFrame], params: RunParams, first: str
+) -> dict[str, pd.DataFrame]:
+    """Segments of each period's customers: on ``first``'s edges, or on each period's own."""
+    rfm_params = params.get("rfm")
+    if params.get("comparison.reference") == "first":
+        return migration.frozen_segments(by_name, rfm_params, reference=first)
+    return {
+        name: migration.frozen_segments({name: c}, rfm_params, reference=name)[name]
+        for name, c in by_name.items()
     }

@@ -20,7 +20,7 @@ import joblib
 import pandas as pd
 import pyarrow as pa
 
-from analysis_utils import clustering, paths, prep, rfm, rfm_stage
+from analysis_utils import clustering, paths, prep, rfm, rfm_stage, value_matrix
 from analysis_utils.config import Period, RunParams, load_params
 from analysis_utils.engine import connect
 from analysis_utils.io import write_parquet
@@ -91,6 +91,20 @@ class RunContext:
             self.write_artifact(
                 "clusters", clustering.run_clustering(scored, self.params.get("clustering")).clusters
             )
+        return pd.read_parquet(path)
+
+    def history(self) -> pd.DataFrame:
+        """Stage 01's customer history (first order in the file, orders in the previous window)."""
+        self.orders()  # computes stage 01 first when the notebook runs stand-alone
+        return pd.read_parquet(self.artifact_path("customer_history"))
+
+    def value_matrix(self) -> pd.DataFrame:
+        """Stage 04's quadrants; computed here first when the notebook runs stand-alone."""
+        path = self.artifact_path("value_matrix")
+        if not path.is_file():
+            matrix = value_matrix.matrix_from_params(self.params.get("value_matrix"))
+            placed = matrix.fit_transform(rfm.scored_only(self.customers()))
+            self.write_artifact("value_matrix", placed[list(value_matrix.ARTIFACT_COLUMNS)])
         return pd.read_parquet(path)
 
     def write_model(self, name: str, model: object) -> Path:

@@ -60,18 +60,29 @@ def score_heatmap(
     return ax
 
 
-def segment_shares(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Share of customers beside share of revenue per segment (``data``: segment_summary)."""
+def segment_shares(
+    data: pd.DataFrame,
+    *,
+    group: str = "segment",
+    title: str = "Segment size and revenue",
+    ax: Axes | None = None,
+) -> Axes:
+    """Share of customers beside share of revenue per group (``data``: segment_summary, a cluster
+    profile or a quadrant summary, with ``group``, ``share_customers`` and ``share_revenue``)."""
     ax = _axes(ax)
-    long = data.melt(
-        id_vars="segment",
-        value_vars=["share_customers", "share_revenue"],
-        var_name="share",
-        value_name="value",
-    ).replace({"share": {"share_customers": "customers", "share_revenue": "revenue"}})
-    sns.barplot(long, y="segment", x="value", hue="share", palette=[ACCENT, "#9cc3d5"], ax=ax)
+    long = (
+        data.astype({group: str})
+        .melt(
+            id_vars=group,
+            value_vars=["share_customers", "share_revenue"],
+            var_name="share",
+            value_name="value",
+        )
+        .replace({"share": {"share_customers": "customers", "share_revenue": "revenue"}})
+    )
+    sns.barplot(long, y=group, x="value", hue="share", palette=[ACCENT, "#9cc3d5"], ax=ax)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
-    ax.set(xlabel="share of all customers / of revenue", ylabel="", title="Segment size and revenue")
+    ax.set(xlabel="share of all customers / of revenue", ylabel="", title=title)
     return ax
 
 
@@ -213,4 +224,39 @@ def migration_heatmap(data: pd.DataFrame, *, title: str, ax: Axes | None = None)
     ax = ax if ax is not None else plt.subplots(figsize=(10, 5))[1]
     sns.heatmap(data, annot=True, fmt=".0%", cmap=PALETTE, vmin=0, vmax=1, cbar=False, ax=ax)
     ax.set(xlabel="segment after", ylabel="segment before", title=title)
+    return ax
+
+
+def cohort_heatmap(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Retention shares: cohort month of first order (rows) x months since (columns); blank = not observed."""
+    ax = ax if ax is not None else plt.subplots(figsize=(11, max(3.0, 0.32 * len(data) + 1)))[1]
+    labels = data.set_axis([f"{month:%Y-%m}" for month in data.index], axis=0)
+    sns.heatmap(
+        labels, annot=True, fmt=".0%", cmap=PALETTE, vmin=0, vmax=1, cbar=False, ax=ax, annot_kws={"size": 7}
+    )
+    ax.set(
+        xlabel="months since first order", ylabel="month of first order", title="Share of each cohort buying"
+    )
+    return ax
+
+
+def revenue_at_risk(data: pd.DataFrame, *, currency: str, ax: Axes | None = None) -> Axes:
+    """Period revenue per segment split by churn-risk level (``data``: kpi.risk_by_segment)."""
+    ax = _axes(ax)
+    levels = [column for column in data.columns if column.startswith("revenue_")]
+    ordered = data.assign(total=data[levels].sum(axis=1)).sort_values("total")
+    left = pd.Series(0.0, index=ordered.index)
+    colours = {"revenue_low": "#9cc3d5", "revenue_medium": "#e0a458", "revenue_high": "#c0392b"}
+    for level in levels:
+        ax.barh(
+            ordered["segment"],
+            ordered[level],
+            left=left,
+            color=colours.get(level),
+            label=level.removeprefix("revenue_"),
+        )
+        left = left + ordered[level]
+    ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.legend(title="churn risk", loc="lower right")
+    ax.set(xlabel=f"revenue in the period ({currency})", ylabel="", title="Revenue by segment and churn risk")
     return ax

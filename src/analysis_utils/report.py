@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import html
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -29,6 +30,32 @@ table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.3rem .8rem;border-b
 text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#5b6b78}
 a{color:#1f5f8b}
 """
+
+
+# Both versions: the headline cards of the client report (executive.headline_cards).
+REPORT_CSS = """
+.kpi-cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(10.5rem,1fr));gap:.8rem;margin:.8rem 0}
+.kpi-card{border:1px solid #d5dde3;border-radius:6px;padding:.7rem .9rem;background:#f7fafc}
+.kpi-label{font-size:.85rem;color:#5b6b78}.kpi-value{font-size:1.5rem;font-weight:600;color:#1d2b36}
+.kpi-change{font-size:.85rem;color:#1f5f8b}
+"""
+# The client's version: a readable column on a laptop, a table of contents, and print rules.
+CLIENT_CSS = """
+body.jp-Notebook{max-width:68rem;margin:0 auto;padding:1rem 1.5rem}
+nav.report-toc{border:1px solid #d5dde3;border-radius:6px;padding:.5rem 1rem;margin:1rem 0;background:#fbfcfd}
+nav.report-toc ol{margin:.3rem 0;padding-left:1.4rem}nav.report-toc a{color:#1f5f8b;text-decoration:none}
+.jp-OutputArea-output img{max-width:100%;height:auto}
+@media print{
+  body.jp-Notebook{max-width:none;padding:0;font-size:10.5pt}
+  a.anchor-link{display:none}
+  nav.report-toc a{color:inherit}
+  h2{break-before:auto;break-after:avoid}
+  .jp-Cell,.jp-OutputArea-output img,table,.kpi-cards{break-inside:avoid}
+  .jp-OutputArea-output img{max-height:23cm}
+}
+"""
+EXTERNAL_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>")
+SECTION_HEADING = re.compile(r"<h2 id=\"([^\"]+)\">(.*?)<a class=\"anchor-link\"", re.S)
 
 
 class DropStderr(Preprocessor):
@@ -62,7 +89,25 @@ def render_notebook(notebook_path: Path, audience: str) -> str:
     notebook = nbformat.read(notebook_path, as_version=4)
     title = notebook_path.stem.replace("_", " ")
     body, _ = _exporter(audience).from_notebook_node(notebook, resources={"metadata": {"name": title}})
-    return body
+    styles = REPORT_CSS + (CLIENT_CSS if audience == "client" else "")
+    body = body.replace("</head>", f"<style>{styles}</style>\n</head>", 1)
+    return client_page(body) if audience == "client" else body
+
+
+def client_page(body: str) -> str:
+    """The client's page: no scripts from the web (the file is read offline, and has no LaTeX),
+    and a table of contents of its sections after the title."""
+    body = EXTERNAL_SCRIPT.sub("", body)
+    sections = SECTION_HEADING.findall(body)
+    if not sections:
+        return body
+    items = "".join(f"<li><a href='#{anchor}'>{text.strip()}</a></li>" for anchor, text in sections)
+    toc = f"<nav class='report-toc' aria-label='Contents'><strong>Contents</strong><ol>{items}</ol></nav>"
+    title_end = body.find("</h1>")
+    at = title_end + len("</h1>") if title_end >= 0 else body.find("<body")
+    if title_end < 0:
+        at = body.index(">", at) + 1
+    return body[:at] + toc + body[at:]
 
 
 def render_run(run_dir: Path) -> list[Path]:
@@ -131,21 +176,23 @@ def write_client_index(client_dir: Path) -> Path | None:
     runs = published_runs(client_dir)
     if not runs:
         return None
-    items = []
+    rows = []
     for run_dir in runs:
-        stems = sorted(nb.stem for nb in run_dir.glob("*.ipynb"))
-        links = " &middot; ".join(
-            f"<a href='{run_dir.name}/{stem}.client.html'>{html.escape(stem.replace('_', ' '))}</a>"
-            for stem in stems
-        )
-        items.append(
-            f"<tr><td><a href='{run_dir.name}/index.html'>{html.escape(run_dir.name)}</a></td>"
-            f"<td>{links}</td></tr>"
-        )
+        for number, notebook in enumerate(sorted(run_dir.glob("*.ipynb"))):
+            period = (
+                f"<a href='{run_dir.name}/index.html'>{html.escape(run_dir.name)}</a>" if not number else ""
+            )
+            stem = f"{run_dir.name}/{notebook.stem}"
+            rows.append(
+                f"<tr><td>{period}</td><td>{html.escape(notebook.stem.replace('_', ' '))}</td>"
+                f"<td><a href='{stem}.client.html'>client</a></td>"
+                f"<td><a href='{stem}.analyst.html'>analyst (with code)</a></td></tr>"
+            )
     body = (
         f"<h1>{html.escape(client_dir.name)}</h1>"
         f"<p class=muted>updated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC</p>"
-        f"<table><tr><th>period</th><th>client reports</th></tr>{''.join(items)}</table>"
+        "<table><tr><th>period</th><th>report</th><th colspan=2>versions</th></tr>"
+        f"{''.join(rows)}</table>"
     )
     return _write_page(client_dir / "index.html", client_dir.name, body)
 

@@ -25,11 +25,17 @@ import papermill as pm
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
 
-from analysis_utils import manifest, paths, report
+from analysis_utils import manifest, paths, privacy, report
 from analysis_utils.config import RunParams, dump_params, load_params
 from analysis_utils.errors import CrmError, StageError
 
-STAGE_NOTEBOOKS = ("01_data_prep.ipynb", "02_rfm.ipynb", "03_clustering.ipynb", "04_value_matrix.ipynb")
+STAGE_NOTEBOOKS = (
+    "01_data_prep.ipynb",
+    "02_rfm.ipynb",
+    "03_clustering.ipynb",
+    "04_value_matrix.ipynb",
+    "05_client_report.ipynb",
+)
 COMPARISON_NOTEBOOK = "90_period_comparison.ipynb"
 COMPARISON = "comparison"  # the job's "period" and its folder name
 KERNEL_PORT_CLASH = "Address already in use"
@@ -100,6 +106,7 @@ def plan(
     names = list(period_names) or [p.name for p in params.periods]
     for name in names:
         params.period(name)  # ConfigError naming the declared periods when unknown
+    privacy.salt_from(params.values)  # the client report pseudonymises ids: fail before any notebook
     return [
         Job(
             client_file=str(params.source),

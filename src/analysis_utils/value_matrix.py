@@ -24,6 +24,7 @@ from analysis_utils.errors import ConfigError, DataError
 
 QUADRANT_ORDER = ("Best", "Spenders", "Frequent", "Uncertain")
 SPLITS = ("median", "mean", "fixed")
+ARTIFACT_COLUMNS = ("customer_id", "aov", "frequency", "high_aov", "high_frequency", "quadrant")
 
 
 class ValueMatrix(BaseEstimator):
@@ -83,6 +84,11 @@ class ValueMatrix(BaseEstimator):
 
     def fit_transform(self, customers: pd.DataFrame, y: None = None) -> pd.DataFrame:
         return self.fit(customers).transform(customers)
+
+
+def matrix_from_params(settings: dict) -> ValueMatrix:
+    """An unfitted ValueMatrix configured by the ``value_matrix`` parameters."""
+    return ValueMatrix(settings["split"], settings["aov_threshold"], settings["frequency_threshold"])
 
 
 def _require(customers: pd.DataFrame) -> None:

@@ -1,0 +1,359 @@
+"""The client report (notebook 05): the five headline numbers, the previous period, and sentences
+generated from the numbers they describe, so that no claim in the report can go stale.
+
+Definitions: docs/methodology.md, section 10.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from pandas.io.formats.style import Styler
+
+from analysis_utils import clustering, kpi, privacy, rfm
+from analysis_utils.comparison import PeriodTables
+from analysis_utils.config import Period, RunParams
+from analysis_utils.migration import GONE, NEW
+
+# name -> (label, kind); kind decides formatting and how a change is expressed.
+HEADLINES: dict[str, tuple[str, str]] = {
+    "customers": ("Customers", "count"),
+    "revenue": ("Revenue", "money"),
+    "top_revenue_share": ("Revenue from the top customers", "share"),
+    "churn_rate": ("Churn rate", "share"),
+    "revenue_at_risk": ("Revenue at risk", "money"),
+}
+
+
+RISK_COLUMNS = ("customer_id", "segment", "recency_days", "expected_gap_days", "overdue_ratio", "churn_risk")
+
+
+# Column -> (heading the client reads, format); {currency} is filled in by labelled().
+COLUMN_LABELS: dict[str, tuple[str, str]] = {
+    "segment": ("Segment", "{}"),
+    "cluster_name": ("Cluster", "{}"),
+    "quadrant": ("Quadrant", "{}"),
+    "customer": ("Customer (pseudonym)", "{}"),
+    "customers": ("Customers", "{:,}"),
+    "share_customers": ("Share of customers", "{:.1%}"),
+    "share_revenue": ("Share of revenue", "{:.1%}"),
+    "mean_monetary": ("Spend per customer ({currency})", "{:,.0f}"),
+    "median_recency_days": ("Typical days since last order", "{:,.0f}"),
+    "median_frequency": ("Typical orders", "{:g}"),
+    "median_monetary": ("Typical spend ({currency})", "{:,.0f}"),
+    "median_aov": ("Typical order value ({currency})", "{:,.2f}"),
+    "spend_in_period": ("Spend in the period ({currency})", "{:,.2f}"),
+    "days_since_last_order": ("Days since last order", "{:,.0f}"),
+    "usual_gap_days": ("Usual days between orders", "{:,.0f}"),
+    "offer": ("Offer", "{}"),
+    "campaign": ("Campaign", "{}"),
+}
+
+
+def labelled(table: pd.DataFrame, currency: str) -> Styler:
+    """A table styled for the client: readable headings with units, formatted numbers, no index."""
+    labels = {c: COLUMN_LABELS[c][0].format(currency=currency) for c in table.columns if c in COLUMN_LABELS}
+    formats = {labels[c]: COLUMN_LABELS[c][1] for c in labels}
+    return table.rename(columns=labels).style.format(formats, na_rep="-").hide(axis="index")
+
+
+def previous_period(params: RunParams, period: Period) -> Period | None:
+    """The period to compare ``period`` with: the declared period ending latest at or before its start.
+
+    None when ``period`` covers all history (no window) or no declared period ends by its start.
+    """
+    start = period.window_start
+    if start is None:
+        return None
+    earlier = [p for p in params.periods if p.as_of <= start and p.name != period.name]
+    return max(earlier, key=lambda p: p.as_of) if earlier else None
+
+
+@dataclass(frozen=True)
+class PeriodFigures:
+    """One period as the client report sees it: its tables, KPIs and risk-scored customers."""
+
+    tables: PeriodTables
+    kpis: dict[str, Any]
+    at_risk: pd.DataFrame  # scored customers with expected_gap_days, overdue_ratio, churn_risk
+    top_revenue_share: float
+
+    @property
+    def name(self) -> str:
+        return self.tables.period.name
+
+
+def period_figures(tables: PeriodTables, params: RunParams) -> PeriodFigures:
+    """KPIs, churn risk and revenue concentration of one period (customers with positive spend are scored)."""
+    scored = rfm.scored_only(tables.customers)
+    at_risk = kpi.churn_risk(scored, params.get("churn_risk"))
+    share, _ = rfm.pareto(scored, params.get("rfm.pareto_top_share"))
+    return PeriodFigures(
+        tables, kpi.period_kpis(tables.customers, tables.history, tables.period), at_risk, share
+    )
+
+
+def kpi_frame(figures: PeriodFigures) -> pd.DataFrame:
+    """The period's KPIs (kpi.period_kpis) and headline numbers as one row, for ``kpis.parquet``."""
+    row = {"period": figures.name, **figures.kpis, **headline_numbers(figures)}
+    return pd.DataFrame([row]).drop(columns="customers")
+
+
+def headline_numbers(figures: PeriodFigures) -> dict[str, float | None]:
+    """The five numbers: customers, revenue, revenue share of the top customers, churn rate, revenue at risk.
+
+    Revenue at risk: this period's revenue (monetary, currency) of the customers whose churn risk
+    is ``high``. Churn rate is None when the period has no window to compare with.
+    """
+    high = figures.at_risk["churn_risk"] == "high"
+    return {
+        "customers": figures.kpis["active_customers"],
+        "revenue": figures.kpis["revenue"],
+        "top_revenue_share": figures.top_revenue_share,
+        "churn_rate": figures.kpis["churn_rate"],
+        "revenue_at_risk": round(float(figures.at_risk.loc[high, "monetary"].sum()), 2),
+    }
+
+
+def headline_table(
+    current: Mapping[str, float | None], previous: Mapping[str, float | None] | None
+) -> pd.DataFrame:
+    """One row per headline number: value, previous value and change.
+
+    Change is relative (``value / previous - 1``) for counts and money, and in percentage points
+    (``value - previous``) for shares; missing where there is no previous value or it is zero.
+    """
+    rows = []
+    for name, (label, kind) in HEADLINES.items():
+        value = current[name]
+        before = previous.get(name) if previous else None
+        change = None
+        if value is not None and before is not None:
+            if kind == "share":
+                change = value - before
+            elif before:
+                change = value / before - 1
+        rows.append(
+            {
+                "measure": name,
+                "label": label,
+                "kind": kind,
+                "value": value,
+                "previous": before,
+                "change": change,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def format_value(value: float | None, kind: str, currency: str) -> str:
+    """A headline value as the client reads it: 1,234 / 56,789 GBP / 61.2%; a dash when missing."""
+    if value is None or pd.isna(value):
+        return "-"
+    if kind == "share":
+        return f"{value:.1%}"
+    if kind == "money":
+        return f"{value:,.0f} {currency}"
+    return f"{value:,.0f}"
+
+
+def format_change(change: float | None, kind: str) -> str:
+    """A change as text: +4.2% (relative) or -1.3 pts (percentage points); empty when missing."""
+    if change is None or pd.isna(change):
+        return ""
+    if kind == "share":
+        return f"{change * 100:+.1f} pts"
+    return f"{change:+.1%}"
+
+
+def headline_cards(table: pd.DataFrame, currency: str, previous_name: str | None, top_share: float) -> str:
+    """HTML of the first screen: one card per headline number with its change versus the previous period."""
+    cards = []
+    for row in table.itertuples(index=False):
+        label = row.label if row.measure != "top_revenue_share" else f"Revenue from the top {top_share:.0%}"
+        change = format_change(row.change, row.kind)
+        versus = f"{change} vs {html.escape(previous_name)}" if change and previous_name else "&nbsp;"
+        cards.append(
+            "<div class='kpi-card'>"
+            f"<div class='kpi-label'>{html.escape(label)}</div>"
+            f"<div class='kpi-value'>{html.escape(format_value(row.value, row.kind, currency))}</div>"
+            f"<div class='kpi-change'>{versus}</div></div>"
+        )
+    return f"<div class='kpi-cards'>{''.join(cards)}</div>"
+
+
+def headline_sentences(
+    current: PeriodFigures, previous: PeriodFigures | None, currency: str, top_share: float
+) -> str:
+    """Two or three sentences on the headline numbers, generated from them."""
+    now = headline_numbers(current)
+    text = f"In {current.name}, {now['customers']:,} customers bought for {now['revenue']:,.0f} {currency}"
+    if previous is not None:
+        before = headline_numbers(previous)
+        text += (
+            f" ({_relative(now['customers'], before['customers'])} customers and "
+            f"{_relative(now['revenue'], before['revenue'])} revenue compared with {previous.name})"
+        )
+    text += f". The top {top_share:.0%} of customers brought {now['top_revenue_share']:.0%} of the revenue."
+    if now["churn_rate"] is not None:
+        kpis = current.kpis
+        text += (
+            f" Of the {kpis['previous_customers']:,} customers who bought in the window before, "
+            f"{kpis['churned_customers']:,} ({now['churn_rate']:.0%}) did not buy again in this period."
+        )
+    high = int((current.at_risk["churn_risk"] == "high").sum())
+    text += (
+        f" {_customers(high)} {'is' if high == 1 else 'are'} long overdue against their own buying rhythm "
+        f"(high risk), with {now['revenue_at_risk']:,.0f} {currency} of this period's revenue."
+    )
+    return text
+
+
+def _customers(count: int) -> str:
+    return f"{count:,} customer{'' if count == 1 else 's'}"
+
+
+def _relative(now: float, before: float) -> str:
+    if not before:
+        return "no comparable"
+    change = now / before - 1
+    return f"{abs(change):.0%} {'more' if change >= 0 else 'fewer' if isinstance(now, int) else 'less'}"
+
+
+def segment_sentences(summary: pd.DataFrame, playbook: pd.DataFrame) -> str:
+    """Sentences on the segments (``summary``: segments.segment_summary; ``playbook``: Playbook.table())."""
+    by_revenue = summary.sort_values(["share_revenue", "segment"], ascending=[False, True])
+    top = by_revenue.iloc[0]
+    largest = summary.sort_values(["customers", "segment"], ascending=[False, True]).iloc[0]
+    text = (
+        f"{top['segment']} bring the largest share of revenue: {top['share_revenue']:.0%} from "
+        f"{top['share_customers']:.0%} of the customers."
+    )
+    if largest["segment"] != top["segment"]:
+        text += (
+            f" The largest segment is {largest['segment']} ({largest['share_customers']:.0%} of the "
+            f"customers, {largest['share_revenue']:.0%} of the revenue)."
+        )
+    if top["segment"] in playbook.index:
+        text += f" Recommended for {top['segment']}: {playbook.loc[top['segment'], 'campaign']}"
+    return text
+
+
+def cluster_profile(clustered: pd.DataFrame) -> pd.DataFrame:
+    """clustering.profile of scored customers with stage 03's ``cluster`` and ``cluster_name`` columns."""
+    names = clustered.drop_duplicates("cluster").set_index("cluster")["cluster_name"]
+    table = clustering.profile(clustered, clustered["cluster"].to_numpy())
+    table.insert(1, "cluster_name", table["cluster"].map(names))
+    return table
+
+
+def cluster_sentences(profile: pd.DataFrame) -> str:
+    """Sentences on the clusters (``profile``: :func:`cluster_profile`)."""
+    best = profile.sort_values("mean_monetary", ascending=False).iloc[0]
+    largest = profile.sort_values("customers", ascending=False).iloc[0]
+    text = (
+        f"K-means finds {len(profile)} groups of customers with similar recency, frequency and spend. "
+        f'The most valuable, "{best["cluster_name"]}", is {best["share_customers"]:.0%} of the customers '
+        f"and brings {best['share_revenue']:.0%} of the revenue."
+    )
+    if largest["cluster"] != best["cluster"]:
+        text += (
+            f' The largest, "{largest["cluster_name"]}", is {largest["share_customers"]:.0%} of the '
+            f"customers with {largest['share_revenue']:.0%} of the revenue."
+        )
+    return text
+
+
+def quadrant_sentences(summary: pd.DataFrame, playbook: pd.DataFrame) -> str:
+    """Sentences on the value matrix (``summary``: value_matrix.quadrant_summary)."""
+    rows = summary.set_index("quadrant")
+    best, uncertain = rows.loc["Best"], rows.loc["Uncertain"]
+    text = (
+        f"Best customers (high order value and frequent) are {best['share_customers']:.0%} of the customers "
+        f"and bring {best['share_revenue']:.0%} of the revenue; "
+        f"{uncertain['share_customers']:.0%} are Uncertain (low order value, few orders)."
+    )
+    if "Best" in playbook.index:
+        text += f" For Best customers: {playbook.loc['Best', 'campaign']}"
+    return text
+
+
+def risk_rule(settings: Mapping[str, Any]) -> str:
+    """The churn-risk rule in words, from the ``churn_risk`` parameters."""
+    return (
+        f"Up to {settings['medium_ratio']:g} times the usual gap is low risk, up to "
+        f"{settings['high_ratio']:g} times medium, beyond that high."
+    )
+
+
+def risk_sentences(by_segment: pd.DataFrame, currency: str) -> str:
+    """Sentences on churn risk (``by_segment``: kpi.risk_by_segment)."""
+    customers = by_segment[[f"customers_{level}" for level in kpi.RISK_LEVELS]].to_numpy().sum()
+    high = int(by_segment["customers_high"].sum())
+    revenue_high = float(by_segment["revenue_high"].sum())
+    text = (
+        f"{high:,} of {int(customers):,} customers ({high / customers:.0%}) are at high risk: their time "
+        "since the last order is well past their usual gap between orders. They spent "
+        f"{revenue_high:,.0f} {currency} in this period."
+    )
+    if revenue_high > 0:
+        worst = by_segment.sort_values(["revenue_high", "segment"], ascending=[False, True]).iloc[0]
+        text += (
+            f" Most of that revenue is in {worst['segment']} ({_customers(int(worst['customers_high']))}, "
+            f"{worst['revenue_high']:,.0f} {currency}): the first place to act."
+        )
+    return text
+
+
+def cohort_sentences(retention: pd.DataFrame, months: int = 3) -> str:
+    """Sentences on cohort retention (``retention``: kpi.cohort_retention): mean share buying again."""
+    if retention.empty or 1 not in retention.columns:
+        return "The period is too short to follow any cohort beyond its first month."
+    text = (
+        f"On average {retention[1].mean():.0%} of a month's new customers bought again in the following month"
+    )
+    if months in retention.columns and retention[months].notna().any():
+        text += f", and {retention[months].mean():.0%} {months} months later"
+    return text + " (mean over the cohorts observed that long)."
+
+
+def migration_sentences(matrix: pd.DataFrame, before: str, after: str) -> str:
+    """Sentences on a migration matrix (``migration.migration_matrix``) between two periods."""
+    segments_before = [s for s in matrix.index if s != NEW]
+    earlier = int(matrix.loc[segments_before].to_numpy().sum())
+    gone = int(matrix.loc[segments_before, GONE].sum()) if GONE in matrix.columns else 0
+    stayed = sum(int(matrix.loc[s, s]) for s in segments_before if s in matrix.columns)
+    new = int(matrix.loc[NEW].sum()) if NEW in matrix.index else 0
+    moved = earlier - stayed - gone
+    text = (
+        f"Of the {earlier:,} scored customers of {before}, {stayed / earlier:.0%} stayed in their segment "
+        f"in {after}, {moved / earlier:.0%} moved to another and {gone / earlier:.0%} did not buy (gone); "
+        f"{new:,} customers arrived who had not bought before."
+    )
+    flows = matrix.loc[segments_before, [c for c in matrix.columns if c != GONE]].stack()
+    flows = flows[[a != b for a, b in flows.index]]
+    if len(flows) and flows.max() > 0:
+        (source, target), count = flows.idxmax(), int(flows.max())
+        text += f" The largest move: {_customers(count)} from {source} to {target}."
+    return text
+
+
+def top_customers_at_risk(at_risk: pd.DataFrame, salt: str, n: int = 10) -> pd.DataFrame:
+    """The ``n`` highest-spending high-risk customers, with pseudonymised ids (for client outputs)."""
+    high = at_risk[at_risk["churn_risk"] == "high"].sort_values(
+        ["monetary", "customer_id"], ascending=[False, True]
+    )
+    top = high.head(n)
+    return pd.DataFrame(
+        {
+            "customer": privacy.pseudonymise(top["customer_id"], salt).to_numpy(),
+            "segment": top["segment"].to_numpy(),
+            "spend_in_period": top["monetary"].round(2).to_numpy(),
+            "days_since_last_order": top["recency_days"].to_numpy(),
+            "usual_gap_days": top["expected_gap_days"].round(0).to_numpy(),
+        }
+    )
