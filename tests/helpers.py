@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+
+import ibis
+import pandas as pd
+import yaml
 
 from analysis_utils import paths
 
@@ -17,6 +23,42 @@ CSV_COLUMNS = {
     "unit_price": "price",
 }
 CSV_HEADER = "inv,cust,date,sku,qty,price"
+
+DEFAULT_PREP = yaml.safe_load(paths.DEFAULTS_FILE.read_text())["prep"]
+LINE_COLUMNS = ["customer_id", "order_id", "order_date", "product_id", "quantity", "amount"]
+
+
+def lines(*rows: tuple, money: Sequence[str] = ()) -> ibis.Table:
+    """Canonical lines from (customer, order, date text or None, product, quantity, amount, *money).
+
+    ``money`` names the optional money columns (discount, cost, margin) whose values follow the
+    amount in every row, in that order; None is an unreadable value.
+    """
+    columns = [*LINE_COLUMNS, *money]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["order_date"] = pd.to_datetime(frame["order_date"], format="ISO8601")
+    numbers = ["quantity", "amount", *money]
+    frame = frame.astype(dict.fromkeys(numbers, "float64"))
+    schema = {
+        "customer_id": "string",
+        "order_id": "string",
+        "order_date": "timestamp",
+        "product_id": "string",
+        **dict.fromkeys(numbers, "float64"),
+    }
+    return ibis.memtable(frame, schema={name: schema[name] for name in columns})
+
+
+def prep_params(**changes) -> dict:
+    """The default ``prep`` parameters with ``changes``; ``returns__policy="drop"`` sets a nested key."""
+    params = copy.deepcopy(DEFAULT_PREP)
+    for key, value in changes.items():
+        node = params
+        *parents, leaf = key.split("__")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return params
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from helpers import CSV_COLUMNS, run_cli
 
 from analysis_utils.config import deep_merge, load_params, parse_overrides
 from analysis_utils.errors import ConfigError
@@ -115,3 +116,18 @@ def test_unquoted_yaml_date_in_period_is_accepted(client_file, tmp_path):
 def test_unquoted_numeric_excluded_id_is_rejected(params_for):
     with pytest.raises(ConfigError, match="prep.exclude_customers must list quoted ids, got 7"):
         params_for(prep={"exclude_customers": [7]})
+
+
+def test_discount_cost_and_margin_are_optional_canonical_columns(params_for):
+    columns = {**CSV_COLUMNS, "discount": "rabatt", "margin": "marge"}
+    assert params_for(data={"columns": columns}).get("data.columns.margin") == "marge"
+
+
+def test_cost_and_margin_cannot_both_be_mapped(params_for, client_file):
+    columns = {**CSV_COLUMNS, "cost": "ek", "margin": "marge"}
+    expected = "data.columns.cost and data.columns.margin are both mapped; map one of them"
+    with pytest.raises(ConfigError, match=expected):
+        params_for(data={"columns": columns})
+    result = run_cli("validate", str(client_file(data={"columns": columns})))
+    assert result.returncode == 2
+    assert expected in result.stderr and "Traceback" not in result.stderr

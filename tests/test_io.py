@@ -4,7 +4,7 @@ import gzip
 
 import pandas as pd
 import pytest
-from helpers import CSV_HEADER
+from helpers import CSV_COLUMNS, CSV_HEADER
 
 from analysis_utils.errors import ConfigError, DataError
 from analysis_utils.io import detect_format, read_transactions, write_parquet
@@ -116,6 +116,22 @@ def test_unreadable_numbers_and_dates_become_null(params_for, tmp_path):
     lines = canonical(params_for())
     assert pd.isna(lines.loc[0, "amount"])
     assert pd.isna(lines.loc[1, "order_date"])
+
+
+def test_discount_and_margin_are_read_as_numbers_like_amount(params_for, tmp_path):
+    rows = ["inv,cust,date,sku,qty,price,rabatt,marge", "1,7,2024-01-05 10:00:00,A,2,2.5, 0.5 ,1.25"]
+    rows += ["2,8,2024-01-06 10:00:00,B,1,10,n/a,", "3,9,2024-01-07 10:00:00,C,1,4,0,-1"]
+    (tmp_path / "lines.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    columns = {**CSV_COLUMNS, "discount": "rabatt", "margin": "marge"}
+    lines = canonical(params_for(data={"columns": columns}))
+    assert "cost" not in lines.columns  # margin stays margin; stage 01 derives the cost
+    assert lines["discount"].tolist()[::2] == [0.5, 0.0] and pd.isna(lines.loc[1, "discount"])
+    assert lines["margin"].tolist()[::2] == [1.25, -1.0] and pd.isna(lines.loc[1, "margin"])
+
+
+def test_optional_money_columns_are_absent_when_not_mapped(params_for, tmp_path):
+    (tmp_path / "lines.csv").write_text("\n".join([CSV_HEADER, *ROWS]) + "\n", encoding="utf-8")
+    assert not {"discount", "cost", "margin"} & set(canonical(params_for()).columns)
 
 
 def test_mapped_column_absent_is_named_with_closest_match(params_for, tmp_path):

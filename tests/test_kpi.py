@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import datetime as dt
 
+import ibis
 import pandas as pd
 import pytest
-from test_prep import lines, run_history
+from helpers import lines, prep_params
 
 from analysis_utils.config import Period
-from analysis_utils.kpi import churn_risk, period_kpis, risk_by_segment
+from analysis_utils.kpi import churn_risk, margin_kpis, period_kpis, risk_by_segment
+from analysis_utils.prep import PrepResult, prepare_orders
+from analysis_utils.rfm import customer_frame
 
 PERIOD = Period("feb", as_of=dt.datetime(2024, 3, 1), window_days=29)  # [2024-02-01, 2024-03-01)
+DATA = {"columns": {"order_date": "Date", "amount": "Amount"}, "date_format": "%Y-%m-%d"}
+
+
+def run_prep(table: ibis.Table, period: Period, data: dict = DATA) -> PrepResult:
+    """Stage 01 on hand-made lines with the default prep parameters."""
+    return prepare_orders(table, prep_params(), data, period, "t")
+
+
+def run_history(table: ibis.Table, period: Period) -> pd.DataFrame:
+    """Stage 01's customer history for hand-made lines."""
+    return run_prep(table, period).history.to_pandas()
 
 
 def test_history_gives_first_order_and_previous_window_orders():
@@ -62,6 +76,80 @@ def test_kpis_that_need_a_comparison_are_none_without_a_window():
         customers, pd.DataFrame(columns=["customer_id"]), Period("all", dt.datetime(2024, 3, 1))
     )
     assert kpis["new_customers"] is None and kpis["churn_rate"] is None and kpis["active_customers"] == 1
+
+
+MONEY_DATA = {
+    "columns": {"order_date": "Date", "amount": "Amount", "discount": "Rabatt", "cost": "EK"},
+    "date_format": "%Y-%m-%d",
+}
+
+
+def test_discount_and_margin_kpis_with_a_return_netted():
+    # a: order 1 = X (2 units, list 20.00, discount 2.00, net 18.00, cost 10.00) + Y (10.00, cost
+    # 4.00); one X comes back (net 9.00, discount 1.00, cost 5.00). b: order 2 = X, 20.00, cost 12.00.
+    table = lines(
+        ("a", "1", "2024-02-01", "X", 2, 18.0, 2.0, 10.0),
+        ("a", "1", "2024-02-01", "Y", 1, 10.0, 0.0, 4.0),
+        ("a", "R1", "2024-02-05", "X", -1, -9.0, 1.0, 5.0),
+        ("b", "2", "2024-02-03", "X", 1, 20.0, 0.0, 12.0),
+        money=("discount", "cost"),
+    )
+    result = run_prep(table, PERIOD, MONEY_DATA)
+    orders = ibis.memtable(result.orders)
+    customers = customer_frame(orders, PERIOD.as_of, PERIOD.window_days)
+    kpis = period_kpis(customers, result.history.to_pandas(), PERIOD, orders=orders)
+    # revenue R = 19 + 20 = 39, discount D = 2 + 0 - 1 = 1, cost C = 10 + 4 - 5 + 12 = 21
+    assert kpis["revenue"] == 39.0
+    assert kpis["average_discount_rate"] == 0.025  # D / (R + D) = 1 / 40
+    assert kpis["gross_margin"] == 18.0  # R - C
+    assert kpis["gross_margin_rate"] == round(18 / 39, 6)  # 0.461538
+    assert kpis["active_customers"] == 2 and kpis["new_customers"] == 2  # the others are unchanged
+    # orders as Arrow or pandas give the same numbers
+    assert margin_kpis(result.orders, PERIOD) == margin_kpis(result.orders.to_pandas(), PERIOD)
+    assert margin_kpis(result.orders, PERIOD) == {
+        "average_discount_rate": 0.025,
+        "gross_margin": 18.0,
+        "gross_margin_rate": 0.461538,
+    }
+
+
+def test_margin_kpis_count_only_orders_inside_the_window():
+    orders = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b"],
+            "order_date": pd.to_datetime(["2024-01-31 23:00", "2024-02-01 00:00", "2024-03-01 00:00"]),
+            "amount": [100.0, 30.0, 50.0],
+            "discount": [100.0, 10.0, 50.0],
+            "cost": [0.0, 12.0, 0.0],
+        }
+    )
+    # only the order of 2024-02-01 is in [2024-02-01, 2024-03-01): 10 / 40, margin 18, 18 / 30
+    assert margin_kpis(orders, PERIOD) == {
+        "average_discount_rate": 0.25,
+        "gross_margin": 18.0,
+        "gross_margin_rate": 0.6,
+    }
+
+
+def test_margin_kpis_are_none_when_the_orders_lack_the_columns():
+    table = lines(("a", "1", "2024-02-02", "X", 1, 10.0))
+    result = run_prep(table, PERIOD)
+    customers = customer_frame(ibis.memtable(result.orders), PERIOD.as_of, PERIOD.window_days)
+    history = result.history.to_pandas()
+    with_orders = period_kpis(customers, history, PERIOD, orders=result.orders)
+    without = period_kpis(customers, history, PERIOD)
+    assert {k: with_orders[k] for k in ("average_discount_rate", "gross_margin", "gross_margin_rate")} == {
+        "average_discount_rate": None,
+        "gross_margin": None,
+        "gross_margin_rate": None,
+    }
+    assert with_orders == without | with_orders and "gross_margin" not in without  # nothing else changes
+    discount_only = result.orders.to_pandas().assign(discount=[2.5])
+    assert margin_kpis(discount_only, PERIOD) == {
+        "average_discount_rate": 0.2,  # 2.50 / (10.00 + 2.50)
+        "gross_margin": None,
+        "gross_margin_rate": None,
+    }
 
 
 def test_churn_risk_against_own_rhythm_or_the_population_median():

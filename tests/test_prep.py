@@ -2,56 +2,25 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 
 import ibis
 import pandas as pd
 import pytest
-import yaml
+from helpers import lines, prep_params
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis_utils import paths
 from analysis_utils.config import Period
 from analysis_utils.errors import DataError
 from analysis_utils.prep import prepare_orders
 
-DEFAULT_PREP = yaml.safe_load(paths.DEFAULTS_FILE.read_text())["prep"]
 DATA = {"columns": {"order_date": "Date", "amount": "Amount"}, "date_format": "%Y-%m-%d"}
 PERIOD = Period("p", as_of=dt.datetime(2024, 3, 1), window_days=None)
-LINE_COLUMNS = ["customer_id", "order_id", "order_date", "product_id", "quantity", "amount"]
 
 
-def lines(*rows: tuple) -> ibis.Table:
-    """Canonical lines from (customer, order, date text or None, product, quantity, amount)."""
-    frame = pd.DataFrame(rows, columns=LINE_COLUMNS)
-    frame["order_date"] = pd.to_datetime(frame["order_date"], format="ISO8601")
-    frame = frame.astype({"quantity": "float64", "amount": "float64"})
-    schema = {
-        "customer_id": "string",
-        "order_id": "string",
-        "order_date": "timestamp",
-        "product_id": "string",
-        "quantity": "float64",
-        "amount": "float64",
-    }
-    return ibis.memtable(frame, schema=schema)
-
-
-def prep_params(**changes) -> dict:
-    params = copy.deepcopy(DEFAULT_PREP)
-    for key, value in changes.items():
-        node = params
-        *parents, leaf = key.split("__")
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
-    return params
-
-
-def run(table: ibis.Table, period: Period = PERIOD, **changes):
-    result = prepare_orders(table, prep_params(**changes), DATA, period, "test.csv")
+def run(table: ibis.Table, period: Period = PERIOD, data: dict = DATA, **changes):
+    result = prepare_orders(table, prep_params(**changes), data, period, "test.csv")
     orders = result.orders.to_pandas()
     quality = result.quality.set_index("rule")
     return orders, quality
@@ -235,6 +204,89 @@ def test_nothing_left_after_cleaning_is_an_error():
         run(lines(("a", "1", "2024-01-01", "X", 1, 0.0)))
 
 
+# ---- optional money columns: discount, cost or margin ---------------------------------------
+
+ORDER_COLUMNS = ["customer_id", "order_id", "order_date", "amount", "items", "lines", "is_extreme"]
+MONEY_DATA = {
+    "columns": {"order_date": "Date", "amount": "Amount", "discount": "Rabatt", "cost": "EK"},
+    "date_format": "%Y-%m-%d",
+}
+MARGIN_DATA = {
+    "columns": {"order_date": "Date", "amount": "Amount", "discount": "Rabatt", "margin": "Marge"},
+    "date_format": "%Y-%m-%d",
+}
+# Customer a: order 1 = X (2 units, list 20.00, discount 2.00, net 18.00, cost 10.00) + Y (10.00, no
+# discount, cost 4.00); one X comes back (net 9.00, its discount 1.00, its cost 5.00). Customer b:
+# order 2 = X at 20.00, cost 12.00. Margins are amount - cost: 8.00, 6.00, 8.00; the return's -4.00.
+COST_LINES = lines(
+    ("a", "1", "2024-01-01", "X", 2, 18.0, 2.0, 10.0),
+    ("a", "1", "2024-01-01", "Y", 1, 10.0, 0.0, 4.0),
+    ("a", "R1", "2024-01-05", "X", -1, -9.0, 1.0, 5.0),  # a return: negative amount, positive money
+    ("b", "2", "2024-01-03", "X", 1, 20.0, 0.0, 12.0),
+    money=("discount", "cost"),
+)
+MARGIN_LINES = lines(
+    ("a", "1", "2024-01-01", "X", 2, 18.0, 2.0, 8.0),
+    ("a", "1", "2024-01-01", "Y", 1, 10.0, 0.0, 6.0),
+    ("a", "C1", "2024-01-05", "X", 1, 9.0, 1.0, 4.0),  # a cancellation written all positive
+    ("b", "2", "2024-01-03", "X", 1, 20.0, 0.0, 8.0),
+    money=("discount", "margin"),
+)
+
+
+@pytest.mark.parametrize("table, data", [(COST_LINES, MONEY_DATA), (MARGIN_LINES, MARGIN_DATA)])
+def test_return_nets_its_discount_and_cost_into_the_same_order_as_its_amount(table, data):
+    orders, quality = run(table, data=data)
+    assert orders.columns.tolist() == [*ORDER_COLUMNS[:4], "discount", "cost", *ORDER_COLUMNS[4:]]
+    by_order = orders.set_index("order_id")
+    # order 1: amount 18 + 10 - 9 = 19, discount 2 + 0 - 1 = 1, cost 10 + 4 - 5 = 9 (margin 10)
+    assert by_order.loc["1", ["amount", "discount", "cost"]].tolist() == [19.0, 1.0, 9.0]
+    assert by_order.loc["2", ["amount", "discount", "cost"]].tolist() == [20.0, 0.0, 12.0]
+    assert quality.loc["return_netted", ["rows", "amount"]].tolist() == [1, -9.0]
+
+
+def test_dropped_returns_take_their_discount_and_cost_with_them():
+    orders, _ = run(COST_LINES, data=MONEY_DATA, returns__policy="drop")
+    assert orders.set_index("order_id").loc["1", ["amount", "discount", "cost"]].tolist() == [28.0, 2.0, 14.0]
+
+
+def test_without_money_columns_orders_keep_their_columns():
+    orders, _ = run(lines(("a", "1", "2024-01-01", "X", 1, 10.0)))
+    assert orders.columns.tolist() == ORDER_COLUMNS
+
+
+@pytest.mark.parametrize(
+    "money, data, column",
+    [(("discount", "cost"), MONEY_DATA, "EK"), (("discount", "margin"), MARGIN_DATA, "Marge")],
+)
+def test_unreadable_cost_or_margin_is_an_unreadable_amount_naming_its_column(money, data, column):
+    table = lines(
+        ("a", "1", "2024-01-01", "X", 1, 10.0, 0.0, None),
+        ("a", "2", "2024-01-02", "X", 1, 5.0, 1.0, 2.0),
+        money=money,
+    )
+    with pytest.raises(DataError, match=rf"test.csv: column '{column}': 1 of 2 lines \(50.0%\) are missing"):
+        run(table, data=data)
+    orders, quality = run(table, data=data, max_unparseable_amount_share=0.5)
+    assert orders["order_id"].tolist() == ["2"]
+    assert quality.loc["unreadable_amount", ["rows", "amount"]].tolist() == [1, 10.0]
+    assert (
+        quality.loc["unreadable_amount", "description"]
+        == f"amount, discount or {money[1]} missing or not a number"
+    )
+
+
+def test_unreadable_amount_and_discount_are_both_named():
+    table = lines(
+        ("a", "1", "2024-01-01", "X", 1, None, 0.0, 1.0),
+        ("a", "2", "2024-01-02", "X", 1, 5.0, None, 2.0),
+        ("a", "3", "2024-01-03", "X", 1, 5.0, 0.0, 2.0),
+        money=("discount", "cost"),
+    )
+    with pytest.raises(DataError, match=r"columns 'Amount', 'Rabatt': 2 of 3 lines"):
+        run(table, data=MONEY_DATA)
+
+
 # ---- properties -------------------------------------------------------------------------
 
 line_rows = st.lists(
@@ -317,8 +369,3 @@ def test_preparing_prepared_orders_again_changes_nothing(rows):
     pd.testing.assert_frame_equal(
         once.to_pandas().drop(columns="lines"), again.orders.to_pandas().drop(columns="lines")
     )
-
-
-def run_history(table: ibis.Table, period: Period) -> pd.DataFrame:
-    """Stage 01's customer history for hand-made lines (used by test_kpi)."""
-    return prepare_orders(table, prep_params(), DATA, period, "t").history.to_pandas()

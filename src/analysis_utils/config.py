@@ -32,6 +32,9 @@ CANONICAL_COLUMNS = (
     "category",
     "channel",
     "store",
+    "discount",
+    "cost",
+    "margin",
 )
 READ_OPTIONS = ("sep", "header", "names", "encoding", "skip_rows", "quote", "sheet")
 CHOICES = {
@@ -277,6 +280,11 @@ def _column_problems(columns: Mapping[str, Any]) -> list[str]:
             problems.append(f"data.columns.{required} is required")
     if "amount" not in columns and not {"quantity", "unit_price"} <= set(columns):
         problems.append("data.columns needs amount, or both quantity and unit_price")
+    if {"cost", "margin"} <= set(columns):
+        problems.append(
+            "data.columns.cost and data.columns.margin are both mapped;"
+            " map one of them (margin = amount - cost)"
+        )
     return problems
 
 

@@ -28,6 +28,7 @@ from analysis_utils.errors import ConfigError, DataError
 
 TEXT_COLUMNS = ("customer_id", "order_id", "product_id", "category", "channel", "store")
 NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
+MONEY_COLUMNS = ("discount", "cost", "margin")  # optional money of the line (currency), read like amount
 SUFFIX_FORMATS = {
     ".csv": "csv",
     ".tsv": "csv",
@@ -130,7 +131,9 @@ def canonical_lines(raw: ir.Table, data: dict[str, Any], backend: ibis.BaseBacke
     NULL when not mapped), ``order_date`` timestamp (NULL when it does not parse with
     ``data.date_format``), ``amount`` float (net line amount, currency; NULL when
     unreadable), ``quantity`` and ``unit_price`` float when mapped, optional text columns
-    (product_id, category, channel, store) when mapped.
+    (product_id, category, channel, store) when mapped, then the optional money columns
+    ``discount``, ``cost`` and ``margin`` (float, currency, read like ``amount``: NULL when
+    unreadable) when mapped. Unmapped optional columns are absent, not NULL.
     """
     columns = data["columns"]
     fields: dict[str, ir.Value] = {}
@@ -145,6 +148,9 @@ def canonical_lines(raw: ir.Table, data: dict[str, Any], backend: ibis.BaseBacke
             fields[name] = _as_number(raw[columns[name]])
     if "amount" not in fields:
         fields["amount"] = fields["quantity"] * fields["unit_price"]
+    for name in MONEY_COLUMNS:
+        if name in columns:
+            fields[name] = _as_number(raw[columns[name]])
     return raw.select(**fields)
 
 

@@ -1,7 +1,8 @@
 """Period KPIs and rule-based churn risk, from customer-level tables (definitions: methodology §7).
 
 Inputs are stage 02's customers (one row per customer with an order in the period) and stage 01's
-customer history (first order date in the file, orders in the previous window of equal length).
+customer history (first order date in the file, orders in the previous window of equal length);
+the discount and gross-margin KPIs also need stage 01's orders (their ``discount`` and ``cost``).
 """
 
 from __future__ import annotations
@@ -9,17 +10,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from analysis_utils.config import Period
+from analysis_utils.engine import MONEY_DECIMAL
 
 RISK_LEVELS = ("low", "medium", "high")
+MARGIN_KPIS = ("average_discount_rate", "gross_margin", "gross_margin_rate")
+"""Keys :func:`margin_kpis` adds to :func:`period_kpis` when it is given the orders."""
 
 
 def period_kpis(
-    customers: pd.DataFrame, history: pd.DataFrame, period: Period
+    customers: pd.DataFrame,
+    history: pd.DataFrame,
+    period: Period,
+    orders: ir.Table | pa.Table | pd.DataFrame | None = None,
 ) -> dict[str, float | int | None]:
     """The period's KPIs; None where the period has no window (new, churn need a comparison).
 
@@ -28,10 +37,14 @@ def period_kpis(
     - previous: customers with an order in the window of equal length just before; churned: previous
       customers with no order in this period; churn_rate = churned / previous;
     - repurchase_rate: share of active customers with 2 or more orders in the period;
-    - orders, revenue (currency), aov = revenue / orders, orders_per_customer, revenue_per_customer.
+    - orders, revenue (currency), aov = revenue / orders, orders_per_customer, revenue_per_customer;
+    - with ``orders`` (stage 01's orders table): the keys of :func:`margin_kpis` too,
+      average_discount_rate, gross_margin (currency) and gross_margin_rate, each None when the
+      orders have no discount (cost) column. Without ``orders`` those keys are left out, so the
+      result is exactly what it was before they existed.
     """
     active = len(customers)
-    orders = int(customers["frequency"].sum())
+    order_count = int(customers["frequency"].sum())
     revenue = float(customers["monetary"].sum())
     kpis: dict[str, float | int | None] = {
         "active_customers": active,
@@ -41,12 +54,14 @@ def period_kpis(
         "churned_customers": None,
         "churn_rate": None,
         "repurchase_rate": _share(int((customers["frequency"] >= 2).sum()), active),
-        "orders": orders,
+        "orders": order_count,
         "revenue": round(revenue, 2),
-        "aov": _ratio(revenue, orders),
-        "orders_per_customer": _ratio(orders, active),
+        "aov": _ratio(revenue, order_count),
+        "orders_per_customer": _ratio(order_count, active),
         "revenue_per_customer": _ratio(revenue, active),
     }
+    if orders is not None:
+        kpis |= margin_kpis(orders, period)
     if period.window_start is None:
         return kpis
     first = history.set_index("customer_id")["first_order_date"]
@@ -60,6 +75,43 @@ def period_kpis(
         "churned_customers": churned,
         "churn_rate": _share(churned, len(previous_ids)),
     }
+
+
+def margin_kpis(orders: ir.Table | pa.Table | pd.DataFrame, period: Period) -> dict[str, float | None]:
+    """Discount and gross-margin KPIs from the orders of the period (methodology section 7).
+
+    ``orders`` is stage 01's orders table (``orders.parquet``, or ``RunContext.orders()``): an
+    Ibis table, or an Arrow or pandas table. Orders count when dated in ``[window_start, as_of)``,
+    as in the customer table. With ``R`` the net revenue (sum of ``amount``), ``D`` the sum of
+    ``discount`` and ``C`` the sum of ``cost``, all currency and summed as exact decimals:
+
+    - average_discount_rate = D / (R + D), the share of the list price given away;
+    - gross_margin = R - C (currency, rounded to cents); gross_margin_rate = (R - C) / R.
+
+    A KPI is None when its column is absent (the client maps no discount, or neither cost nor
+    margin) or its denominator is 0.
+    """
+    table = orders if isinstance(orders, ir.Table) else ibis.memtable(orders)
+    in_period = table.order_date < period.as_of
+    if period.window_start is not None:
+        in_period &= table.order_date >= period.window_start
+    table = table.filter(in_period)
+    revenue = table.amount.cast(MONEY_DECIMAL).sum()
+    sums = {"revenue": revenue}
+    if "discount" in table.columns:
+        discount = table.discount.cast(MONEY_DECIMAL).sum()
+        sums |= {"discount": discount, "list_price": revenue + discount}
+    if "cost" in table.columns:
+        sums["gross_margin"] = revenue - table.cost.cast(MONEY_DECIMAL).sum()
+    row = table.aggregate(**{k: v.cast("float64") for k, v in sums.items()}).to_pyarrow().to_pylist()[0]
+    value = {name: row[name] or 0.0 for name in sums}  # no orders: every sum is NULL, i.e. 0
+    kpis: dict[str, float | None] = dict.fromkeys(MARGIN_KPIS)
+    if "discount" in sums:
+        kpis["average_discount_rate"] = _ratio(value["discount"], value["list_price"])
+    if "gross_margin" in sums:
+        kpis["gross_margin"] = round(value["gross_margin"], 2)
+        kpis["gross_margin_rate"] = _ratio(value["gross_margin"], value["revenue"])
+    return kpis
 
 
 def _share(part: int, whole: int) -> float | None:

@@ -9,6 +9,11 @@ only: missing customer id, unparseable date, unreadable amount, excluded custome
 or after as_of, exact duplicate, zero amount; then returns are netted or dropped. Orders are
 built from the kept lines; then the order rules: before the window, non-positive net amount,
 extreme amount (flagged, never dropped).
+
+The optional money columns of a line (``discount``, and ``cost`` or ``margin``) travel with
+its amount: a line with an unreadable one is an unreadable amount, a return's discount and
+cost count negative and net into the same order as its amount, and orders sum them
+(``margin`` is turned into ``cost = amount - margin`` first).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from analysis_utils.io import read_transactions
 
 UNKNOWN_CUSTOMER = "unknown"
 CARRIED_COLUMNS = ("channel", "store")
+SUMMED_MONEY_COLUMNS = ("discount", "cost")  # optional line money summed into orders, after amount
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this = its standard deviation
 
 LINE_RULES = {
@@ -94,6 +100,7 @@ def prepare_orders(
     DataError
         When the file has no lines, too many unparseable dates or amounts, or nothing is left.
     """
+    line_rules = _line_rule_descriptions(lines.columns)
     with engine_errors(source), contextlib.ExitStack() as cached:
         annotated = cached.enter_context(annotate_line_rules(lines, prep, period).cache())
         line_counts = _counts_by(annotated, "rule").assign(action="dropped")
@@ -107,7 +114,7 @@ def prepare_orders(
         table = orders.order_by(["customer_id", "order_id"]).to_pyarrow()
     if table.num_rows == 0:
         raise DataError(f"{source}: no orders left in period {period.name!r} after cleaning")
-    quality = quality_table(line_counts, return_counts, order_counts, table)
+    quality = quality_table(line_counts, return_counts, order_counts, table, line_rules)
     return PrepResult(orders=table, quality=quality, history=history)
 
 
@@ -129,13 +136,26 @@ def annotate_line_rules(lines: ir.Table, prep: dict[str, Any], period: Period) -
 
     Adds ``is_return`` too: a negative amount, or an order id with ``prep.returns.order_prefix``.
     A cancellation line's amount is made negative whatever its sign in the file.
+
+    Optional money columns: ``margin`` becomes ``cost = amount - margin`` (both as in the file,
+    before any sign change); a return line's ``discount`` and ``cost`` are made negative whatever
+    their sign in the file (the goods and the discount on them are given back). A line whose
+    discount or cost (or margin) is NULL is an unreadable amount, like a NULL amount.
     """
+    if "margin" in lines.columns:
+        lines = lines.mutate(cost=lines.amount - lines.margin).drop("margin")
     prefix = prep["returns"]["order_prefix"]
     prefixed = lines.order_id.startswith(prefix).fill_null(False) if prefix else ibis.literal(False)
+    is_return = (lines.amount < 0).fill_null(False) | prefixed
+    money = [name for name in SUMMED_MONEY_COLUMNS if name in lines.columns]
     lines = lines.mutate(
-        is_return=(lines.amount < 0).fill_null(False) | prefixed,
+        is_return=is_return,
         amount=ibis.ifelse(prefixed, -lines.amount.abs(), lines.amount),
+        **{name: ibis.ifelse(is_return, -lines[name].abs(), lines[name]) for name in money},
     )
+    unreadable = lines.amount.isnull()
+    for name in money:
+        unreadable |= lines[name].isnull()
     if not prep["drop_missing_customer"]:
         lines = lines.mutate(customer_id=lines.customer_id.fill_null(UNKNOWN_CUSTOMER))
     data_columns = [c for c in lines.columns if c != "is_return"]
@@ -144,7 +164,7 @@ def annotate_line_rules(lines: ir.Table, prep: dict[str, Any], period: Period) -
     conditions = [
         ("missing_customer", lines.customer_id.isnull()),
         ("unparseable_date", lines.order_date.isnull()),
-        ("unreadable_amount", lines.amount.isnull()),
+        ("unreadable_amount", unreadable),
         ("excluded_customer", lines.customer_id.isin(excluded) if excluded else None),
         ("after_as_of", lines.order_date >= period.as_of if prep["drop_after_as_of"] else None),
         ("duplicate", duplicate_rank > 0 if prep["drop_duplicates"] else None),
@@ -174,22 +194,26 @@ def _check_line_counts(
         raise DataError(f"{where}no data lines")
     by_rule = {rule: int(n) for rule, n in zip(counts["rule"], counts["rows"], strict=True)}
     columns = data["columns"]
-    amount_column = columns.get("amount") or f"{columns.get('quantity')} x {columns.get('unit_price')}"
     limits = [
         (
             "unparseable_date",
             "max_unparseable_date_share",
-            columns["order_date"],
+            lambda: f"column {columns['order_date']!r}",
             f"do not parse with data.date_format {data['date_format']!r}",
         ),
-        ("unreadable_amount", "max_unparseable_amount_share", amount_column, "are missing or not numbers"),
+        (
+            "unreadable_amount",
+            "max_unparseable_amount_share",
+            lambda: _unreadable_columns(lines, columns),
+            "are missing or not numbers",
+        ),
     ]
-    for rule, limit, column, what in limits:
+    for rule, limit, named, what in limits:
         bad = by_rule.get(rule, 0)
         allowed = prep[limit] if rule != "unparseable_date" or prep["drop_unparseable_dates"] else 0
         if bad > allowed * total:
             raise DataError(
-                f"{where}column {column!r}: {bad:,} of {total:,} lines ({bad / total:.1%}) {what};"
+                f"{where}{named()}: {bad:,} of {total:,} lines ({bad / total:.1%}) {what};"
                 f" limit prep.{limit} = {allowed}"
             )
     unusable = sum(by_rule.get(rule, 0) for rule in ("missing_customer", "unparseable_date"))
@@ -199,6 +223,37 @@ def _check_line_counts(
             f"{where}period {period.name!r} ends (as_of {period.as_of:%Y-%m-%d}) before the first"
             f" order in the file ({first:%Y-%m-%d})"
         )
+
+
+def _unreadable_columns(lines: ir.Table, columns: dict[str, str]) -> str:
+    """``column 'X'`` or ``columns 'X', 'Y'``: the mapped columns whose values made lines unreadable.
+
+    Without a discount or cost column only the amount can be at fault and nothing is computed.
+    """
+    amount_label = columns.get("amount") or f"{columns.get('quantity')} x {columns.get('unit_price')}"
+    money = [name for name in SUMMED_MONEY_COLUMNS if name in lines.columns]
+    if not money:
+        return f"column {amount_label!r}"
+    unreadable = lines.filter(lines.rule == "unreadable_amount")
+    at_fault = {"amount": unreadable.amount.isnull()}
+    for name in money:
+        at_fault[name] = unreadable[name].isnull()
+    if "margin" in columns:  # cost = amount - margin: a NULL cost with an amount is the margin's
+        at_fault["cost"] &= unreadable.amount.notnull()
+    counts = unreadable.aggregate(**{n: c.cast("int64").sum() for n, c in at_fault.items()}).to_pandas()
+    labels = {"amount": amount_label} | {n: columns.get(n) or columns.get("margin") for n in money}
+    named = [labels[n] for n in at_fault if (counts[n].fillna(0) > 0).any()] or [amount_label]
+    listed = ", ".join(repr(label) for label in named)
+    return f"column {listed}" if len(named) == 1 else f"columns {listed}"
+
+
+def _line_rule_descriptions(line_columns: list[str]) -> dict[str, str]:
+    """:data:`LINE_RULES`, with the optional money columns named in ``unreadable_amount``."""
+    money = [name for name in ("discount", "cost", "margin") if name in line_columns]
+    if not money:
+        return LINE_RULES
+    names = ", ".join(["amount", *money[:-1]]) + f" or {money[-1]}"
+    return LINE_RULES | {"unreadable_amount": f"{names} missing or not a number"}
 
 
 def _apply_return_policy(kept: ir.Table, prep: dict[str, Any]) -> tuple[ir.Table, pd.DataFrame]:
@@ -253,13 +308,16 @@ def build_orders(lines: ir.Table) -> ir.Table:
     later date and do not move it); ``amount`` is the net sum of line amounts (currency);
     ``items`` the net sum of quantities (NULL without a quantity column); ``lines`` the
     number of lines, returns included. Carried optional columns (channel, store) take the
-    smallest value of the order, so the choice never depends on row order.
+    smallest value of the order, so the choice never depends on row order. ``discount`` and
+    ``cost`` (currency), present only when the lines have them, follow ``amount``: net sums of
+    the lines' values, netted returns included, so order margin = amount - cost exactly.
     """
     lines = lines.mutate(order_id=lines.order_id.fill_null(_customer_day_id(lines)))
     purchase_date = ibis.ifelse(lines.is_return, ibis.null("timestamp"), lines.order_date)
     aggregates: dict[str, ir.Value] = {
         "order_date": purchase_date.min(),
         "amount": exact_sum(lines.amount),
+        **{name: exact_sum(lines[name]) for name in SUMMED_MONEY_COLUMNS if name in lines.columns},
         "items": exact_sum(lines.quantity) if "quantity" in lines.columns else ibis.null("float64"),
         "lines": lines.count(),
     }
@@ -325,16 +383,18 @@ def quality_table(
     return_counts: pd.DataFrame,
     order_counts: pd.DataFrame,
     orders: pa.Table,
+    line_rules: dict[str, str] = LINE_RULES,
 ) -> pd.DataFrame:
     """The data-quality table: one row per rule with what it did, in lines or orders, and amount.
 
     Columns: ``rule`` (key), ``description``, ``action`` (dropped, netted, flagged, kept),
     ``unit`` (lines or orders), ``rows`` and ``amount`` (currency; sum of the affected amounts).
+    ``line_rules`` gives the line rules' descriptions (default :data:`LINE_RULES`).
     """
     lines_in = int(line_counts["rows"].sum())
     amount_in = float(line_counts["amount"].sum())
     rows = [("input", "lines read from the file", "read", "lines", lines_in, amount_in)]
-    rows += _rule_rows(line_counts, LINE_RULES, "lines")
+    rows += _rule_rows(line_counts, line_rules, "lines")
     rows += _rule_rows(return_counts, RETURN_RULES, "lines")
     rows += _rule_rows(order_counts, ORDER_RULES, "orders")
     order_amounts = orders.column("amount").to_pandas()
