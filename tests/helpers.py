@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ import pandas as pd
 import yaml
 
 from analysis_utils import paths
+from analysis_utils.privacy import SALT_VARIABLE
 
 CSV_COLUMNS = {
     "customer_id": "cust",
@@ -61,12 +63,20 @@ def prep_params(**changes) -> dict:
     return params
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m analysis_utils`` as a user would; returns the completed process."""
+TEST_SALT = "test-suite-salt"  # the pseudonym salt a consultant would export; tests of its absence unset it
+
+
+def run_cli(*args: str, cwd: Path | None = None, salt: str | None = TEST_SALT) -> subprocess.CompletedProcess:
+    """Run ``python -m analysis_utils`` as a user would (with ``CRM_WORKBOOK_SALT`` set to ``salt``,
+    unset when None); returns the completed process."""
+    env = {k: v for k, v in os.environ.items() if k != SALT_VARIABLE}
+    if salt is not None:
+        env[SALT_VARIABLE] = salt
     return subprocess.run(
         [sys.executable, "-m", "analysis_utils", *args],
         capture_output=True,
         text=True,
         cwd=cwd or paths.PROJECT_ROOT,
+        env=env,
         timeout=600,
     )

@@ -44,8 +44,10 @@ def test_previous_period_is_the_latest_declared_period_ending_by_the_start(
     assert (previous.name if previous else None) == expected
 
 
-def figures(customers: pd.DataFrame, history: pd.DataFrame, params) -> executive.PeriodFigures:
-    return executive.period_figures(PeriodTables(PERIOD, customers, history), params)
+def figures(customers: pd.DataFrame, history: pd.DataFrame, params, orders=None) -> executive.PeriodFigures:
+    if orders is None:  # one order per customer and day is enough where no margin is asked for
+        orders = pd.DataFrame({"order_date": pd.to_datetime(["2024-02-10"]), "amount": [1.0]})
+    return executive.period_figures(PeriodTables(PERIOD, customers, history, orders), params)
 
 
 CUSTOMERS = pd.DataFrame(
@@ -245,3 +247,25 @@ def test_labelled_tables_carry_readable_headings_with_units():
     html = executive.labelled(table, "EUR").to_html()
     assert "Share of revenue" in html and "Spend per customer (EUR)" in html
     assert "25.0%" in html and "1,234" in html and "share_revenue" not in html
+
+
+def test_headline_sentences_add_margin_and_discount_when_the_export_has_them(params_for):
+    orders = pd.DataFrame(
+        {
+            "order_date": pd.to_datetime(["2024-02-03", "2024-02-20", "2024-01-15"]),  # the last: before
+            "amount": [90.0, 10.0, 500.0],
+            "discount": [10.0, 0.0, 50.0],
+            "cost": [60.0, 5.0, 100.0],
+        }
+    )
+    current = figures(CUSTOMERS, HISTORY, params_for(), orders)
+    # R = 100, D = 10, C = 65: margin 35 = 35% of revenue; discount 10 / 110 = 9.1% of list price.
+    assert current.kpis["gross_margin"] == 35.0
+    text = executive.headline_sentences(current, None, "GBP", 0.2)
+    assert (
+        "The gross margin was 35 GBP (35% of the revenue). Discounts gave away 9.1% of the list price."
+        in text
+    )
+    assert "gross margin" not in executive.headline_sentences(
+        figures(CUSTOMERS, HISTORY, params_for()), None, "GBP", 0.2
+    )

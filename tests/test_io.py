@@ -121,11 +121,13 @@ def test_unreadable_numbers_and_dates_become_null(params_for, tmp_path):
 def test_discount_and_margin_are_read_as_numbers_like_amount(params_for, tmp_path):
     rows = ["inv,cust,date,sku,qty,price,rabatt,marge", "1,7,2024-01-05 10:00:00,A,2,2.5, 0.5 ,1.25"]
     rows += ["2,8,2024-01-06 10:00:00,B,1,10,n/a,", "3,9,2024-01-07 10:00:00,C,1,4,0,-1"]
+    rows += ["4,9,2024-01-08 10:00:00,C,1,4,  ,2"]  # an empty discount is no discount
     (tmp_path / "lines.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     columns = {**CSV_COLUMNS, "discount": "rabatt", "margin": "marge"}
     lines = canonical(params_for(data={"columns": columns}))
     assert "cost" not in lines.columns  # margin stays margin; stage 01 derives the cost
     assert lines["discount"].tolist()[::2] == [0.5, 0.0] and pd.isna(lines.loc[1, "discount"])
+    assert lines.loc[3, "discount"] == 0.0
     assert lines["margin"].tolist()[::2] == [1.25, -1.0] and pd.isna(lines.loc[1, "margin"])
 
 

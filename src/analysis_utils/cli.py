@@ -109,10 +109,11 @@ def _summary_table(outcomes: Sequence) -> str:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from analysis_utils import overview, prep
+    from analysis_utils import overview, prep, privacy
     from analysis_utils.config import load_params
 
     params = load_params(args.client, args.overrides)
+    privacy.salt_from(params.values)  # as run does: the client report needs it
     names = args.period or [p.name for p in params.periods]
     print(f"{params.source}: parameters valid; data file {params.data_path}")
     for name in names:

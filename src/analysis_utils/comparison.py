@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ibis
+import ibis.expr.types as ir
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from analysis_utils import kpi, migration, prep, rfm_stage
 from analysis_utils.config import Period, RunParams
@@ -18,31 +21,36 @@ from analysis_utils.config import Period, RunParams
 
 @dataclass(frozen=True)
 class PeriodTables:
-    """What the comparison needs of one period."""
+    """What the comparison needs of one period: customers, history, and the orders (for margins)."""
 
     period: Period
     customers: pd.DataFrame
     history: pd.DataFrame
+    orders: pa.Table | ir.Table
+
+    def kpis(self) -> dict[str, float | int | None]:
+        """Every KPI of :func:`analysis_utils.kpi.period_kpis`, discount and margin included."""
+        return kpi.period_kpis(self.customers, self.history, self.period, orders=self.orders)
+
+
+PUBLISHED = ("customers", "customer_history", "orders")
 
 
 def load_period(params: RunParams, period: Period, published: Path | None) -> PeriodTables:
-    """The period's customers and history: from ``published`` run folder if complete, else computed."""
-    if published is not None and all(
-        (published / f"{n}.parquet").is_file() for n in ("customers", "customer_history")
-    ):
+    """The period's tables: from ``published`` run folder if complete, else computed (stages 01-02)."""
+    if published is not None and all((published / f"{n}.parquet").is_file() for n in PUBLISHED):
         customers = pd.read_parquet(published / "customers.parquet")
         history = pd.read_parquet(published / "customer_history.parquet")
-        return PeriodTables(period, customers, history)
+        return PeriodTables(period, customers, history, pq.read_table(published / "orders.parquet"))
     prepared = prep.prepare(params, period)
     orders = ibis.memtable(prepared.orders)
     result = rfm_stage.run_rfm(orders, period.as_of, period.window_days, params.get("rfm"))
-    return PeriodTables(period, result.customers, prepared.history.to_pandas())
+    return PeriodTables(period, result.customers, prepared.history.to_pandas(), prepared.orders)
 
 
 def kpi_trends(tables: list[PeriodTables]) -> pd.DataFrame:
-    """One row per period (in order) with every KPI of :func:`analysis_utils.kpi.period_kpis`."""
-    rows = [{"period": t.period.name, **kpi.period_kpis(t.customers, t.history, t.period)} for t in tables]
-    return pd.DataFrame(rows)
+    """One row per period (in order) with every KPI of :func:`PeriodTables.kpis`."""
+    return pd.DataFrame([{"period": t.period.name, **t.kpis()} for t in tables])
 
 
 def migrations(tables: list[PeriodTables], params: RunParams) -> dict[tuple[str, str], pd.DataFrame]:

@@ -20,7 +20,7 @@ import joblib
 import pandas as pd
 import pyarrow as pa
 
-from analysis_utils import clustering, paths, prep, rfm, rfm_stage, value_matrix
+from analysis_utils import clustering, comparison, paths, prep, rfm, rfm_stage, value_matrix
 from analysis_utils.config import Period, RunParams, load_params
 from analysis_utils.engine import connect
 from analysis_utils.io import write_parquet
@@ -97,6 +97,10 @@ class RunContext:
         """Stage 01's customer history (first order in the file, orders in the previous window)."""
         self.orders()  # computes stage 01 first when the notebook runs stand-alone
         return pd.read_parquet(self.artifact_path("customer_history"))
+
+    def period_tables(self) -> comparison.PeriodTables:
+        """This period's customers, history and orders, as the period comparison holds them."""
+        return comparison.PeriodTables(self.period, self.customers(), self.history(), self.orders())
 
     def value_matrix(self) -> pd.DataFrame:
         """Stage 04's quadrants; computed here first when the notebook runs stand-alone."""

@@ -92,9 +92,7 @@ def period_figures(tables: PeriodTables, params: RunParams) -> PeriodFigures:
     scored = rfm.scored_only(tables.customers)
     at_risk = kpi.churn_risk(scored, params.get("churn_risk"))
     share, _ = rfm.pareto(scored, params.get("rfm.pareto_top_share"))
-    return PeriodFigures(
-        tables, kpi.period_kpis(tables.customers, tables.history, tables.period), at_risk, share
-    )
+    return PeriodFigures(tables, tables.kpis(), at_risk, share)
 
 
 def kpi_frame(figures: PeriodFigures) -> pd.DataFrame:
@@ -205,6 +203,14 @@ def headline_sentences(
             f" Of the {kpis['previous_customers']:,} customers who bought in the window before, "
             f"{kpis['churned_customers']:,} ({now['churn_rate']:.0%}) did not buy again in this period."
         )
+    margin, discount = current.kpis.get("gross_margin"), current.kpis.get("average_discount_rate")
+    if margin is not None:
+        text += (
+            f" The gross margin was {margin:,.0f} {currency} "
+            f"({current.kpis['gross_margin_rate']:.0%} of the revenue)."
+        )
+    if discount is not None:
+        text += f" Discounts gave away {discount:.1%} of the list price."
     high = int((current.at_risk["churn_risk"] == "high").sum())
     text += (
         f" {_customers(high)} {'is' if high == 1 else 'are'} long overdue against their own buying rhythm "

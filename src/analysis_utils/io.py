@@ -133,7 +133,8 @@ def canonical_lines(raw: ir.Table, data: dict[str, Any], backend: ibis.BaseBacke
     unreadable), ``quantity`` and ``unit_price`` float when mapped, optional text columns
     (product_id, category, channel, store) when mapped, then the optional money columns
     ``discount``, ``cost`` and ``margin`` (float, currency, read like ``amount``: NULL when
-    unreadable) when mapped. Unmapped optional columns are absent, not NULL.
+    unreadable; an empty discount is 0, no discount) when mapped. Unmapped optional columns are
+    absent, not NULL.
     """
     columns = data["columns"]
     fields: dict[str, ir.Value] = {}
@@ -151,7 +152,16 @@ def canonical_lines(raw: ir.Table, data: dict[str, Any], backend: ibis.BaseBacke
     for name in MONEY_COLUMNS:
         if name in columns:
             fields[name] = _as_number(raw[columns[name]])
+    if "discount" in columns:  # exports leave the discount empty on undiscounted lines
+        fields["discount"] = ibis.ifelse(_is_blank(raw[columns["discount"]]), 0.0, fields["discount"])
     return raw.select(**fields)
+
+
+def _is_blank(column: ir.Value) -> ir.BooleanValue:
+    """Missing, or text that is empty once stripped of whitespace."""
+    if column.type().is_numeric():
+        return column.isnull()
+    return column.isnull() | (_strip(column.cast("string")) == "")
 
 
 def _as_text(column: ir.Value) -> ir.StringValue:
