@@ -1,4 +1,8 @@
-"""Shared fixtures. The sample client's data is generated once per session (cheap when current)."""
+"""Shared fixtures. The sample client's data is generated once per session (cheap when current).
+
+``sample_run`` runs the whole sample job once per session (once per pytest-xdist worker, about
+30 s) for every test module that looks at a published report.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import CSV_COLUMNS
+from helpers import CSV_COLUMNS, run_cli
 
 from analysis_utils import paths, sample
 from analysis_utils.config import RunParams, load_params
@@ -17,6 +21,16 @@ from analysis_utils.config import RunParams, load_params
 def pytest_sessionstart(session: pytest.Session) -> None:
     """nbval runs the notebooks on their defaults, which read the sample: make sure it exists."""
     sample.ensure_sample(paths.SAMPLE_DIR)
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both sample periods, run once in parallel into a temporary reports folder."""
+    out = tmp_path_factory.mktemp("reports")
+    result = run_cli("run", "params/clients/sample.yaml", "--out", str(out), "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    assert f"Report: {out / 'sample' / 'index.html'}" in result.stdout
+    return out / "sample"
 
 
 @pytest.fixture

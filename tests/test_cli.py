@@ -19,16 +19,6 @@ ARTIFACTS = ("orders", "data_quality", "customers", "clusters", "value_matrix")
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory) -> Path:
-    """Both sample periods, run once in parallel into a temporary reports folder."""
-    out = tmp_path_factory.mktemp("reports")
-    result = run_cli("run", SAMPLE, "--out", str(out), "--jobs", "2")
-    assert result.returncode == 0, result.stderr
-    assert f"Report: {out / 'sample' / 'index.html'}" in result.stdout
-    return out / "sample"
-
-
 def test_run_publishes_every_artifact_for_each_period(sample_run):
     for period in ("2023", "2024"):
         run_dir = sample_run / period
