@@ -12,10 +12,11 @@ import yaml
 from helpers import run_cli
 
 from analysis_utils import paths
+from analysis_utils.runner import STAGE_NOTEBOOKS
 
 SAMPLE = "params/clients/sample.yaml"
-STAGES = ("01_data_prep", "02_rfm", "03_clustering", "04_value_matrix")
-ARTIFACTS = ("orders", "data_quality", "customers", "clusters", "value_matrix")
+STAGES = tuple(Path(notebook).stem for notebook in STAGE_NOTEBOOKS)
+ARTIFACTS = ("orders", "data_quality", "customers", "clusters", "value_matrix", "kpis", "churn_risk")
 pytestmark = pytest.mark.slow
 
 
@@ -43,6 +44,7 @@ def test_run_publishes_every_artifact_for_each_period(sample_run):
     } <= comparison
     index = (sample_run / "index.html").read_text()
     assert "2023/index.html" in index and "2024/01_data_prep.client.html" in index
+    assert "2024/05_client_report.client.html" in index and "2024/05_client_report.analyst.html" in index
     assert "comparison/90_period_comparison.client.html" in index
 
 
@@ -76,6 +78,18 @@ def test_client_html_has_no_code_and_analyst_html_has_it(sample_run, stage):
     assert "planted ground truth" not in client  # analyst-only cells stay out of the client's copy
     figures = client.count('src="data:image/png;base64,')  # embedded: the file stands alone
     assert figures >= (0 if stage == "04_value_matrix" else 1) + 1, f"{figures} figures in {stage}"
+    assert "<nav class='report-toc'" in client and '<script src="https://' not in client  # reads offline
+
+
+def test_client_report_compares_with_the_previous_period_when_there_is_one(sample_run):
+    later = (sample_run / "2024" / "05_client_report.client.html").read_text()
+    first = (sample_run / "2023" / "05_client_report.client.html").read_text()
+    assert later.count(" vs 2023<") == 4 and "scored customers of 2023, " in later  # churn rate: none in 2023
+    assert " vs 20" not in first and "scored customers of" not in first
+    assert "There is no earlier period to compare 2023 with" in first
+    kpis = pq.read_table(sample_run / "2024" / "kpis.parquet").to_pylist()[0]
+    trends = pq.read_table(sample_run / "comparison" / "kpi_trends.parquet").to_pylist()
+    assert kpis["churn_rate"] == trends[1]["churn_rate"] and kpis["revenue"] == trends[1]["revenue"]
 
 
 def test_client_outputs_carry_no_raw_customer_ids(sample_run):
