@@ -227,6 +227,7 @@ def test_migration_sentences_count_stayed_moved_gone_and_new():
 
 def test_cohort_sentences_average_over_the_cohorts_observed():
     retention = pd.DataFrame({0: [1.0, 1.0], 1: [0.2, 0.4], 3: [0.1, None]})
+    assert executive.cohort_sentences(retention, "quarter").startswith("On average 30% of a quarter's new")
     assert executive.cohort_sentences(retention) == (
         "On average 30% of a month's new customers bought again in the following month, and 10% 3 months "
         "later (mean over the cohorts observed that long)."

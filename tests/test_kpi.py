@@ -222,3 +222,32 @@ def test_cohort_retention_by_month_of_first_order():
     assert table.loc["2024-01-01"].tolist() == [1.0, 0.5, 0.5]
     assert table.loc["2024-02-01"].tolist()[:2] == [1.0, 1.0]
     assert pd.isna(table.loc["2024-02-01", 2])  # April is after the last order: not observed, not 0%
+
+
+def test_cohort_retention_by_quarter_counts_quarters_since_the_first():
+    import ibis
+
+    from analysis_utils.kpi import cohort_retention
+
+    history = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "first_order_date": pd.to_datetime(["2024-01-05", "2024-03-20", "2024-04-03"]),
+            "previous_window_orders": [0, 0, 0],
+        }
+    )
+    orders = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b", "b", "c"],
+            "order_date": pd.to_datetime(
+                ["2024-01-05", "2024-07-11", "2024-03-20", "2024-04-02", "2024-04-03"]
+            ),
+        }
+    )
+    table = cohort_retention(ibis.memtable(orders), ibis.memtable(history), unit="quarter")
+    # Q1 cohort (a, b): Q1 both, Q2 only b (2 days later, but the next quarter), Q3 only a.
+    # Q2 cohort (c): Q2 only; Q3 observed (the last order falls in Q3) and empty.
+    assert table.index.tolist() == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-04-01")]
+    assert table.loc[pd.Timestamp("2024-01-01")].tolist() == [1.0, 0.5, 0.5]
+    assert table.loc[pd.Timestamp("2024-04-01")].tolist()[:2] == [1.0, 0.0]
+    assert pd.isna(table.loc[pd.Timestamp("2024-04-01"), 2])  # Q4 2024: after the last order

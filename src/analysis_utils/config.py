@@ -44,6 +44,7 @@ CHOICES = {
     "rfm.value_type_split": ("mean", "median"),
     "value_matrix.split": ("median", "mean", "fixed"),
     "comparison.reference": ("first", "own"),
+    "report.cohort_unit": ("month", "quarter"),
 }
 # Keys whose value may take more than the default's type (the default's type is the schema).
 ALTERNATIVE_TYPES = {

@@ -315,15 +315,16 @@ def risk_sentences(by_segment: pd.DataFrame, currency: str) -> str:
     return text
 
 
-def cohort_sentences(retention: pd.DataFrame, months: int = 3) -> str:
-    """Sentences on cohort retention (``retention``: kpi.cohort_retention): mean share buying again."""
+def cohort_sentences(retention: pd.DataFrame, unit: str = "month", later: int = 3) -> str:
+    """Sentences on cohort retention (``retention``: kpi.cohort_retention by ``unit``)."""
     if retention.empty or 1 not in retention.columns:
-        return "The period is too short to follow any cohort beyond its first month."
+        return f"The period is too short to follow any cohort beyond its first {unit}."
     text = (
-        f"On average {retention[1].mean():.0%} of a month's new customers bought again in the following month"
+        f"On average {retention[1].mean():.0%} of a {unit}'s new customers bought again in the "
+        f"following {unit}"
     )
-    if months in retention.columns and retention[months].notna().any():
-        text += f", and {retention[months].mean():.0%} {months} months later"
+    if later in retention.columns and retention[later].notna().any():
+        text += f", and {retention[later].mean():.0%} {later} {unit}s later"
     return text + " (mean over the cohorts observed that long)."
 
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from analysis_utils.config import Period
 from analysis_utils.engine import MONEY_DECIMAL
+from analysis_utils.errors import ConfigError
 
 RISK_LEVELS = ("low", "medium", "high")
 MARGIN_KPIS = ("average_discount_rate", "gross_margin", "gross_margin_rate")
@@ -155,35 +156,49 @@ def risk_by_segment(scored: pd.DataFrame) -> pd.DataFrame:
     return table.reindex(columns=ordered, fill_value=0).reset_index()
 
 
-def cohort_retention(orders: ir.Table, history: ir.Table) -> pd.DataFrame:
-    """Share of each monthly cohort (month of first order in the file) buying N months later.
+COHORT_UNITS = {"month": ("M", 1), "quarter": ("Q", 3)}  # unit -> (pandas period code, months)
 
-    Cohort size: customers whose first order in the file (``history``) falls in that month.
-    Activity: distinct customers of the cohort with an order in ``orders`` in the month N months
-    after the cohort month (N = 0 is the first month). Only cohorts that start within the months
-    covered by ``orders`` are shown: an earlier cohort's first months are not in the period's
-    orders. Rows: cohort month; columns: N; values: share of the cohort (0 to 1), NaN where the
-    month lies after the last order (not observed yet).
+
+def cohort_retention(orders: ir.Table, history: ir.Table, unit: str = "month") -> pd.DataFrame:
+    """Share of each cohort (month or quarter of first order in the file) buying N units later.
+
+    Cohort size: customers whose first order in the file (``history``) falls in that month
+    (quarter). Activity: distinct customers of the cohort with an order in ``orders`` in the month
+    (quarter) N units after the cohort's (N = 0 is the first). Only cohorts that start within the
+    span covered by ``orders`` are shown: an earlier cohort's first units are not in the period's
+    orders. Rows: cohort start (timestamp); columns: N; values: share of the cohort (0 to 1), NaN
+    where the unit lies after the last order's (not observed yet).
     """
+    if unit not in COHORT_UNITS:
+        raise ConfigError(f"cohort unit must be one of {', '.join(COHORT_UNITS)}, got {unit!r}")
+    code, months = COHORT_UNITS[unit]
     joined = orders.join(history, "customer_id")
-    cohort = joined.first_order_date.truncate("M")
-    month = joined.order_date.truncate("M")
-    months_since = (month.year() - cohort.year()) * 12 + (month.month() - cohort.month())
+    cohort, index = _unit_start(joined.first_order_date, months), _unit_index(joined.first_order_date, months)
+    units_since = _unit_index(joined.order_date, months) - index
     active = (
-        joined.mutate(cohort=cohort, months_since=months_since)
-        .group_by(["cohort", "months_since"])
+        joined.mutate(cohort=cohort, units_since=units_since)
+        .group_by(["cohort", "units_since"])
         .aggregate(customers=joined.customer_id.nunique())
         .to_pandas()
     )
-    sizes = history.group_by(cohort_month=history.first_order_date.truncate("M")).aggregate(
+    sizes = history.group_by(cohort=_unit_start(history.first_order_date, months)).aggregate(
         size=history.count()
     )
-    sizes = sizes.to_pandas().set_index("cohort_month")["size"]
+    sizes = sizes.to_pandas().set_index("cohort")["size"]
     span = orders.aggregate(first=orders.order_date.min(), last=orders.order_date.max()).to_pandas().iloc[0]
-    first_month, last_month = (pd.Timestamp(span[end]).to_period("M") for end in ("first", "last"))
-    shown = active[active["cohort"] >= first_month.to_timestamp()]
-    table = shown.pivot(index="cohort", columns="months_since", values="customers").sort_index()
+    first_unit, last_unit = (pd.Timestamp(span[end]).to_period(code) for end in ("first", "last"))
+    shown = active[active["cohort"] >= first_unit.to_timestamp()]
+    table = shown.pivot(index="cohort", columns="units_since", values="customers").sort_index()
     shares = table.div(sizes.reindex(table.index), axis=0).fillna(0.0)
-    cohort_months = pd.PeriodIndex(table.index, freq="M")
-    observable = [[(month + n) <= last_month for n in table.columns] for month in cohort_months]
+    cohort_units = pd.PeriodIndex(table.index, freq=code)
+    observable = [[(start + n) <= last_unit for n in table.columns] for start in cohort_units]
     return shares.where(pd.DataFrame(observable, index=table.index, columns=table.columns))
+
+
+def _unit_index(date: ir.TimestampValue, months: int) -> ir.IntegerValue:
+    """Months (quarters) since year 0: consecutive units differ by 1."""
+    return (date.year() * 12 + date.month() - 1) // months
+
+
+def _unit_start(date: ir.TimestampValue, months: int) -> ir.TimestampValue:
+    return date.truncate("M") if months == 1 else date.truncate("Q")

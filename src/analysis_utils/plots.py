@@ -227,15 +227,28 @@ def migration_heatmap(data: pd.DataFrame, *, title: str, ax: Axes | None = None)
     return ax
 
 
-def cohort_heatmap(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Retention shares: cohort month of first order (rows) x months since (columns); blank = not observed."""
+def cohort_heatmap(data: pd.DataFrame, *, unit: str = "month", ax: Axes | None = None) -> Axes:
+    """Retention shares: cohort of first order (rows) x months or quarters since (columns).
+
+    Blank cells were not observed yet."""
     ax = ax if ax is not None else plt.subplots(figsize=(11, max(3.0, 0.32 * len(data) + 1)))[1]
-    labels = data.set_axis([f"{month:%Y-%m}" for month in data.index], axis=0)
+    code = "M" if unit == "month" else "Q"
+    labelled = data.set_axis([str(pd.Period(start, freq=code)) for start in data.index], axis=0)
     sns.heatmap(
-        labels, annot=True, fmt=".0%", cmap=PALETTE, vmin=0, vmax=1, cbar=False, ax=ax, annot_kws={"size": 7}
+        labelled,
+        annot=True,
+        fmt=".0%",
+        cmap=PALETTE,
+        vmin=0,
+        vmax=1,
+        cbar=False,
+        ax=ax,
+        annot_kws={"size": 7},
     )
     ax.set(
-        xlabel="months since first order", ylabel="month of first order", title="Share of each cohort buying"
+        xlabel=f"{unit}s since first order",
+        ylabel=f"{unit} of first order",
+        title="Share of each cohort buying",
     )
     return ax
 

@@ -25,20 +25,22 @@ Order days follow a seasonal curve (November-December peak, summer dip); unit pr
 lognormal per SKU, units per line lognormal per line. ``one_time_big_spender`` orders are scaled
 to 10-50 times the median order amount. Types are tuned to land in their RFM segment in the
 final year (:data:`EXPECTED_SEGMENT`); lost customers' single order is 290-360 days before ``end``.
+``churned`` customers buy 3-12 times in the first year only (last order 370-480 days before
+``end``): the final year's churned customers are exactly them.
 
 Messy rows (``spec.messy``)
 ---------------------------
-Counts for the default spec (52,334 generated lines, 55,048 lines in the file, 0.3 s):
+Counts for the default spec (50,269 generated lines, 52,878 lines in the file, 0.3 s):
 
 ==================================  =====  ================================================
 kind                                lines  how to find it
 ==================================  =====  ================================================
-empty Customer (guest orders)         785  ``Customer`` empty; copies of real lines
-unparseable Date                      314  ``31/02/2024 10:00``, ``not a date``, empty, ...
-exact duplicate lines                 523  identical in every column to an earlier line
-cancellations of earlier invoices     785  ``C<invoice>`` by the same customer, Qty < 0
+empty Customer (guest orders)         754  ``Customer`` empty; copies of real lines
+unparseable Date                      302  ``31/02/2024 10:00``, ``not a date``, empty, ...
+exact duplicate lines                 503  identical in every column to an earlier line
+cancellations of earlier invoices     754  ``C<invoice>`` by the same customer, Qty < 0
 returns without an original            15  ``C`` + number below the first invoice
-zero-price gift lines                 262  ``Price`` 0.00 added to an existing invoice
+zero-price gift lines                 251  ``Price`` 0.00 added to an existing invoice
 lines dated on or after ``end``        30  copies of real lines moved into ``[end, end+30d)``
 internal test customer ``999999``       7  6 small orders in the last year
 extreme orders (>= 100x median)         2  invoices of ordinary customers, Qty scaled up
@@ -63,7 +65,7 @@ import pandas as pd
 
 from analysis_utils.errors import ConfigError
 
-GENERATOR_VERSION = 3  # 1: first draft; 2: tuned profiles; 3: types match the RFM segment grid
+GENERATOR_VERSION = 4  # 1: first draft; 2: tuned profiles; 3: types match the RFM segment grid; 4: churned
 
 LINE_COLUMNS = ("Invoice", "Customer", "Date", "SKU", "Category", "Qty", "Price", "Channel")
 CSV_SEPARATOR = ";"
@@ -174,18 +176,21 @@ TYPE_PROFILES: dict[str, TypeProfile] = {
     # Tuned so that, in the final year (as_of = end, 366-day window), each type's behaviour matches
     # the definition of its segment in params/segments.yaml under the tie-aware quintile edges
     # that this very mix produces (see EXPECTED_SEGMENT and tests/test_ground_truth_sample.py).
-    "champions": TypeProfile(0.10, (20, 40), (540, 730), (1, 12), 2.4, 3.2),
-    "loyal": TypeProfile(0.10, (10, 22), (450, 730), (42, 72), 2.0, 2.4),
-    "potential_loyalist": TypeProfile(0.12, (2, 2), (45, 150), (1, 30), 1.1, 1.0, 0.45),
-    "new": TypeProfile(0.07, (1, 1), (1, 9), (1, 9), 1.0, 1.0, 0.3),
-    "promising": TypeProfile(0.08, (1, 1), (16, 32), (16, 32), 1.0, 1.0, 0.3),
-    "need_attention": TypeProfile(0.06, (3, 5), (200, 330), (50, 75), 1.5, 1.2),
-    "about_to_sleep": TypeProfile(0.05, (1, 1), (40, 85), (40, 85), 1.4, 1.3),
-    "at_risk": TypeProfile(0.09, (10, 22), (450, 730), (100, 230), 2.0, 2.6),
-    "cant_lose": TypeProfile(0.04, (30, 50), (420, 520), (280, 320), 2.2, 3.8),
-    "hibernating": TypeProfile(0.10, (1, 2), (130, 230), (110, 220), 1.2, 1.0),
-    "lost": TypeProfile(0.14, (1, 1), (290, 360), (290, 360), 1.3, 1.2),
-    "one_time_big_spender": TypeProfile(0.05, (1, 1), (1, 365), (1, 365), 12.0, 2.0),
+    # Shares of the types active in the final year keep the proportions they were tuned with
+    # (x 0.921); "churned" customers, 7.9 %, buy in the first year only.
+    "champions": TypeProfile(0.092, (20, 40), (540, 730), (1, 12), 2.4, 3.2),
+    "loyal": TypeProfile(0.092, (10, 22), (450, 730), (42, 72), 2.0, 2.4),
+    "potential_loyalist": TypeProfile(0.11, (2, 2), (45, 150), (1, 30), 1.1, 1.0, 0.45),
+    "new": TypeProfile(0.065, (1, 1), (1, 9), (1, 9), 1.0, 1.0, 0.3),
+    "promising": TypeProfile(0.074, (1, 1), (16, 32), (16, 32), 1.0, 1.0, 0.3),
+    "need_attention": TypeProfile(0.055, (3, 5), (200, 330), (50, 75), 1.5, 1.2),
+    "about_to_sleep": TypeProfile(0.046, (1, 1), (40, 85), (40, 85), 1.4, 1.3),
+    "at_risk": TypeProfile(0.083, (10, 22), (450, 730), (100, 230), 2.0, 2.6),
+    "cant_lose": TypeProfile(0.037, (30, 50), (420, 520), (280, 320), 2.2, 3.8),
+    "hibernating": TypeProfile(0.092, (1, 2), (130, 230), (110, 220), 1.2, 1.0),
+    "lost": TypeProfile(0.129, (1, 1), (290, 360), (290, 360), 1.3, 1.2),
+    "one_time_big_spender": TypeProfile(0.046, (1, 1), (1, 365), (1, 365), 12.0, 2.0),
+    "churned": TypeProfile(0.079, (3, 12), (420, 730), (370, 480), 1.8, 1.8),
 }
 TEST_CUSTOMER_PROFILE = TypeProfile(0.0, (6, 6), (200, 330), (5, 60), 1.5, 1.0)
 TEST_CUSTOMER_TYPE = "internal_test"
@@ -639,5 +644,6 @@ EXPECTED_SEGMENT: dict[str, str | None] = {
     "hibernating": "Hibernating",
     "lost": "Lost",
     "one_time_big_spender": None,  # no RFM segment describes it; the value matrix's Spenders does
+    "churned": None,  # no order in the final year: not scored there; counted as churned in its KPIs
 }
 """Planted type -> the RFM segment (params/segments.yaml) its behaviour is meant to land in."""
