@@ -206,7 +206,7 @@ def test_validate_prints_the_quality_table_and_runs_no_notebook(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "parameters valid" in result.stdout
     assert "missing_customer" in result.stdout and "return_netted" in result.stdout
-    assert "orders=14189" in result.stdout and "customers=3000" in result.stdout
+    assert "orders=13020" in result.stdout and "customers=2763" in result.stdout
 
 
 def test_validate_reports_every_parameter_problem_with_exit_2(tmp_path):
