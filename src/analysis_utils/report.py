@@ -50,7 +50,7 @@ nav.report-toc ol{margin:.3rem 0;padding-left:1.4rem}nav.report-toc a{color:#1f5
   a.anchor-link{display:none}
   nav.report-toc a{color:inherit}
   h2{break-before:auto;break-after:avoid}
-  .jp-Cell,.jp-OutputArea-output img,table,.kpi-cards{break-inside:avoid}
+  .jp-OutputArea-output img,table,.kpi-cards,.kpi-card{break-inside:avoid}
   .jp-OutputArea-output img{max-height:23cm}
 }
 """
