@@ -87,21 +87,18 @@ def test_headline_numbers_by_hand(params_for):
     }
 
 
+NOW = {"customers": 110, "revenue": 90.0, "top_revenue_share": 0.5, "churn_rate": 0.2, "revenue_at_risk": 5.0}
+BEFORE = {
+    "customers": 100,
+    "revenue": 80.0,
+    "top_revenue_share": 0.4,
+    "churn_rate": 0.25,
+    "revenue_at_risk": 4.0,
+}
+
+
 def test_headline_table_gives_relative_change_and_points_for_shares():
-    now = {
-        "customers": 110,
-        "revenue": 90.0,
-        "top_revenue_share": 0.5,
-        "churn_rate": 0.2,
-        "revenue_at_risk": 5.0,
-    }
-    before = {
-        "customers": 100,
-        "revenue": 0.0,
-        "top_revenue_share": 0.4,
-        "churn_rate": None,
-        "revenue_at_risk": 4.0,
-    }
+    now, before = NOW, {**BEFORE, "revenue": 0.0, "churn_rate": None}
     table = executive.headline_table(now, before).set_index("measure")
     assert table.loc["customers", "change"] == pytest.approx(0.10)
     assert pd.isna(table.loc["revenue", "change"])  # no relative change from zero
@@ -116,20 +113,7 @@ def test_headline_table_gives_relative_change_and_points_for_shares():
 
 
 def test_headline_cards_show_each_number_and_its_change():
-    now = {
-        "customers": 110,
-        "revenue": 90.0,
-        "top_revenue_share": 0.5,
-        "churn_rate": 0.2,
-        "revenue_at_risk": 5.0,
-    }
-    before = {
-        "customers": 100,
-        "revenue": 80.0,
-        "top_revenue_share": 0.4,
-        "churn_rate": 0.25,
-        "revenue_at_risk": 4.0,
-    }
+    now, before = NOW, BEFORE
     cards = executive.headline_cards(executive.headline_table(now, before), "GBP", "2023", 0.2)
     assert cards.count("class='kpi-card'") == 5
     assert "Revenue from the top 20%" in cards and "+10.0% vs 2023" in cards and "-5.0 pts vs 2023" in cards

@@ -232,21 +232,32 @@ def _relative(now: float, before: float) -> str:
 
 def segment_sentences(summary: pd.DataFrame, playbook: pd.DataFrame) -> str:
     """Sentences on the segments (``summary``: segments.segment_summary; ``playbook``: Playbook.table())."""
-    by_revenue = summary.sort_values(["share_revenue", "segment"], ascending=[False, True])
-    top = by_revenue.iloc[0]
-    largest = summary.sort_values(["customers", "segment"], ascending=[False, True]).iloc[0]
+    top, largest = _leaders(summary, "segment", "share_revenue")
     text = (
         f"{top['segment']} bring the largest share of revenue: {top['share_revenue']:.0%} from "
         f"{top['share_customers']:.0%} of the customers."
     )
-    if largest["segment"] != top["segment"]:
-        text += (
-            f" The largest segment is {largest['segment']} ({largest['share_customers']:.0%} of the "
-            f"customers, {largest['share_revenue']:.0%} of the revenue)."
-        )
+    text += _largest_clause(top, largest, "segment", largest["segment"])
     if top["segment"] in playbook.index:
         text += f" Recommended for {top['segment']}: {playbook.loc[top['segment'], 'campaign']}"
     return text
+
+
+def _leaders(table: pd.DataFrame, name: str, value: str) -> tuple[pd.Series, pd.Series]:
+    """The row with the highest ``value`` and the row with the most customers (ties: by ``name``)."""
+    top = table.sort_values([value, name], ascending=[False, True]).iloc[0]
+    largest = table.sort_values(["customers", name], ascending=[False, True]).iloc[0]
+    return top, largest
+
+
+def _largest_clause(top: pd.Series, largest: pd.Series, noun: str, label: str) -> str:
+    """ " The largest <noun> is <label> (x% of the customers, y% of the revenue)." unless it is ``top``."""
+    if largest.name == top.name:
+        return ""
+    return (
+        f" The largest {noun} is {label} ({largest['share_customers']:.0%} of the customers, "
+        f"{largest['share_revenue']:.0%} of the revenue)."
+    )
 
 
 def cluster_profile(clustered: pd.DataFrame) -> pd.DataFrame:
@@ -259,19 +270,13 @@ def cluster_profile(clustered: pd.DataFrame) -> pd.DataFrame:
 
 def cluster_sentences(profile: pd.DataFrame) -> str:
     """Sentences on the clusters (``profile``: :func:`cluster_profile`)."""
-    best = profile.sort_values("mean_monetary", ascending=False).iloc[0]
-    largest = profile.sort_values("customers", ascending=False).iloc[0]
+    best, largest = _leaders(profile, "cluster", "mean_monetary")
     text = (
         f"K-means finds {len(profile)} groups of customers with similar recency, frequency and spend. "
         f'The most valuable, "{best["cluster_name"]}", is {best["share_customers"]:.0%} of the customers '
         f"and brings {best['share_revenue']:.0%} of the revenue."
     )
-    if largest["cluster"] != best["cluster"]:
-        text += (
-            f' The largest, "{largest["cluster_name"]}", is {largest["share_customers"]:.0%} of the '
-            f"customers with {largest['share_revenue']:.0%} of the revenue."
-        )
-    return text
+    return text + _largest_clause(best, largest, "group", f'"{largest["cluster_name"]}"')
 
 
 def quadrant_sentences(summary: pd.DataFrame, playbook: pd.DataFrame) -> str:
