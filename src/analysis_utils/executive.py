@@ -29,6 +29,7 @@ HEADLINES: dict[str, tuple[str, str]] = {
 }
 
 
+COVERAGE_WARNING = 0.95  # below this share of the previous window in the export, the churn rate is flagged
 RISK_COLUMNS = ("customer_id", "segment", "recency_days", "expected_gap_days", "overdue_ratio", "churn_risk")
 
 
@@ -184,6 +185,20 @@ def headline_cards(table: pd.DataFrame, currency: str, previous_name: str | None
     return f"<div class='kpi-cards'>{''.join(cards)}</div>"
 
 
+def previous_window_coverage(history: pd.DataFrame, period: Period) -> float:
+    """Share (0-1) of the window before ``period`` (of equal length) that the export covers.
+
+    The export is taken to start at the earliest first order of the history; 1.0 when it starts
+    on or before the previous window does, 0.0 when the period has no window.
+    """
+    if period.window_start is None or history.empty:
+        return 0.0
+    previous_start = pd.Timestamp(period.window_start) - pd.Timedelta(days=period.window_days)
+    data_start = pd.Timestamp(history["first_order_date"].min())
+    uncovered = (data_start - previous_start) / pd.Timedelta(days=period.window_days)
+    return float(min(1.0, max(0.0, 1.0 - uncovered)))
+
+
 def headline_sentences(
     current: PeriodFigures, previous: PeriodFigures | None, currency: str, top_share: float
 ) -> str:
@@ -203,6 +218,12 @@ def headline_sentences(
             f" Of the {kpis['previous_customers']:,} customers who bought in the window before, "
             f"{kpis['churned_customers']:,} ({now['churn_rate']:.0%}) did not buy again in this period."
         )
+        covered = previous_window_coverage(current.tables.history, current.tables.period)
+        if covered < COVERAGE_WARNING:
+            text += (
+                f" The export covers only {covered:.0%} of that window, so read the churn rate with care: "
+                "customers who last bought before the export began are not counted."
+            )
     margin, discount = current.kpis.get("gross_margin"), current.kpis.get("average_discount_rate")
     if margin is not None:
         text += (

@@ -10,10 +10,17 @@ from pathlib import Path
 BENCHMARKS_DOC = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
 
 
-def write_table(name: str, markdown: str) -> None:
-    """Replace what stands between ``<!-- name:start -->`` and ``<!-- name:end -->`` with ``markdown``."""
+def write_table(name: str, markdown: str, heading: str | None = None, intro: str = "") -> None:
+    """Replace what stands between ``<!-- name:start -->`` and ``<!-- name:end -->`` with ``markdown``.
+
+    With ``heading``, a document without those markers first gets them appended, in a new section
+    ``## heading`` opened by the ``intro`` paragraph; without it, missing markers are an error.
+    """
     start_marker, end_marker = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     text = BENCHMARKS_DOC.read_text(encoding="utf-8")
+    if heading is not None and start_marker not in text and end_marker not in text:
+        section = f"## {heading}\n\n" + (f"{intro}\n\n" if intro else "") + f"{start_marker}\n{end_marker}\n"
+        text = text.rstrip("\n") + "\n\n" + section
     start, end = text.index(start_marker) + len(start_marker), text.index(end_marker)
     BENCHMARKS_DOC.write_text(text[:start] + "\n" + markdown + "\n" + text[end:], encoding="utf-8")
 
