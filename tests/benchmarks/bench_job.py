@@ -73,6 +73,7 @@ import json
 import math
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -399,6 +400,7 @@ def child_fixed(kernel: str, repeat: int, notebook_names: list[str]) -> dict:
             statements_s, backend_s = map(float, executed.cells[-1].outputs[0]["text"].split())
             imports[name].append(statements_s + backend_s)
             backend[name].append(backend_s)
+    shutil.rmtree(folder, ignore_errors=True)
     med = statistics.median
     return {
         "first_call": first,
@@ -713,7 +715,7 @@ def main() -> int:
     if args.keep:
         print(f"reports kept in {out_root}")
     else:
-        subprocess.run(["rm", "-rf", str(out_root)], check=False)
+        shutil.rmtree(out_root, ignore_errors=True)
     busy = max(BUSY, default=0.0)
     parts = [
         scenario_table(scenarios, results),
