@@ -83,7 +83,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from results import write_table  # sibling module: Python puts the script's folder on sys.path
+from results import cpu_busy, write_table  # sibling module: Python puts the script's folder on sys.path
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "bench"
@@ -216,22 +216,6 @@ def file_lines(path: Path) -> int:
 def cli() -> list[str]:
     script = Path(sys.executable).with_name("crm-workbook")
     return [str(script)] if script.is_file() else [sys.executable, "-m", "analysis_utils"]
-
-
-def cpu_busy(seconds: float = 0.5) -> float:
-    """Share of CPU time spent busy over the next ``seconds`` (Linux /proc/stat; 0 elsewhere)."""
-
-    def sample() -> tuple[int, int]:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
-
-    try:
-        total_0, idle_0 = sample()
-        time.sleep(seconds)
-        total_1, idle_1 = sample()
-    except OSError:
-        return 0.0
-    return 1 - (idle_1 - idle_0) / max(total_1 - total_0, 1)
 
 
 def check_idle(what: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 BENCHMARKS_DOC = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
@@ -29,3 +30,19 @@ def run_child(script: str, *args: str, python: str = sys.executable, env: dict |
     """Run ``python script *args`` in a fresh process; its last stdout line is a JSON result."""
     out = subprocess.run([python, script, *args], capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cpu_busy(seconds: float = 0.5) -> float:
+    """Share of CPU time spent busy over the next ``seconds`` (Linux /proc/stat; 0 elsewhere)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
+    try:
+        total_0, idle_0 = sample()
+        time.sleep(seconds)
+        total_1, idle_1 = sample()
+    except OSError:
+        return 0.0
+    return 1 - (idle_1 - idle_0) / max(total_1 - total_0, 1)
