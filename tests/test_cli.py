@@ -44,7 +44,7 @@ def test_run_publishes_every_artifact_for_each_period(sample_run):
     } <= comparison
     index = (sample_run / "index.html").read_text()
     assert "2023/index.html" in index and "2024/01_data_prep.client.html" in index
-    assert "2024/05_client_report.client.html" in index and "2024/05_client_report.analyst.html" in index
+    assert "2024/09_client_report.client.html" in index and "2024/09_client_report.analyst.html" in index
     assert "comparison/90_period_comparison.client.html" in index
 
 
@@ -82,8 +82,8 @@ def test_client_html_has_no_code_and_analyst_html_has_it(sample_run, stage):
 
 
 def test_client_report_compares_with_the_previous_period_when_there_is_one(sample_run):
-    later = (sample_run / "2024" / "05_client_report.client.html").read_text()
-    first = (sample_run / "2023" / "05_client_report.client.html").read_text()
+    later = (sample_run / "2024" / "09_client_report.client.html").read_text()
+    first = (sample_run / "2023" / "09_client_report.client.html").read_text()
     assert later.count(" vs 2023<") == 4 and "scored customers of 2023, " in later  # churn rate: none in 2023
     assert " vs 20" not in first and "scored customers of" not in first
     assert "There is no earlier period to compare 2023 with" in first

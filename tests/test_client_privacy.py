@@ -42,7 +42,7 @@ def test_patterns_catch_what_they_are_meant_to():
 def test_no_client_output_carries_raw_ids_emails_or_phone_numbers(sample_run):
     raw_ids = set(pd.read_csv(paths.SAMPLE_DIR / "customer_types.csv", dtype=str)["customer_id"])
     pages = client_outputs(sample_run)
-    assert any(p.name == "05_client_report.client.html" for p in pages)
+    assert any(p.name == "09_client_report.client.html" for p in pages)
     for page in pages:
         text = visible_text(page)
         assert not EMAIL.findall(text), page
@@ -52,7 +52,7 @@ def test_no_client_output_carries_raw_ids_emails_or_phone_numbers(sample_run):
 
 
 def test_client_report_lists_customers_only_by_pseudonym(sample_run):
-    text = visible_text(sample_run / "2024" / "05_client_report.client.html")
+    text = visible_text(sample_run / "2024" / "09_client_report.client.html")
     assert re.search(r">C[0-9a-f]{16}<", text), "the at-risk customer list shows pseudonyms"
 
 

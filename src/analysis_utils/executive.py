@@ -1,4 +1,4 @@
-"""The client report (notebook 05): the five headline numbers, the previous period, and sentences
+"""The client report (notebook 09): the five headline numbers, the previous period, and sentences
 generated from the numbers they describe, so that no claim in the report can go stale.
 
 Definitions: docs/methodology.md, section 10.

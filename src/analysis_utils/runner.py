@@ -34,7 +34,7 @@ STAGE_NOTEBOOKS = (
     "02_rfm.ipynb",
     "03_clustering.ipynb",
     "04_value_matrix.ipynb",
-    "05_client_report.ipynb",
+    "09_client_report.ipynb",
 )
 COMPARISON_NOTEBOOK = "90_period_comparison.ipynb"
 COMPARISON = "comparison"  # the job's "period" and its folder name
