@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import integrate
+from scipy import integrate, optimize
 
 from analysis_utils import clv, config, paths
 from analysis_utils.errors import ConfigError
@@ -69,6 +69,30 @@ def test_gamma_gamma_density_integrates_to_one(x):
         lambda m: math.exp(clv.gamma_gamma_log_likelihood(params, np.array([x]), np.array([m]))[0]), 0, np.inf
     )
     assert total == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("log_params", [np.log([0.3, 4.0, 0.8, 2.5]), np.log([2.0, 0.5, 5.0, 40.0])])
+def test_bgnbd_objective_is_the_weighted_likelihood_with_its_exact_gradient(log_params):
+    x = np.array([0, 0, 1, 3, 7, 20.0])
+    t_x = np.array([0, 0, 2.5, 10, 30, 31.0])
+    T = np.array([5, 40, 12, 30, 38, 32.0])
+    counts = np.array([3, 1, 2, 5, 1, 4.0])
+    value, gradient = clv.bgnbd_objective(x, t_x, T, counts)(log_params)
+    per_customer = clv.bgnbd_log_likelihood(clv.BGNBDParams(*np.exp(log_params)), x, t_x, T)
+    assert value == pytest.approx(-(counts @ per_customer) / counts.sum(), rel=1e-12)
+    numeric = optimize.approx_fprime(log_params, lambda v: clv.bgnbd_objective(x, t_x, T, counts)(v)[0], 1e-7)
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("log_params", [np.log([2.0, 3.0, 10.0]), np.log([0.5, 40.0, 2000.0])])
+def test_gamma_gamma_objective_is_the_mean_likelihood_with_its_exact_gradient(log_params):
+    x = np.array([1, 1, 2, 5, 9.0])
+    m = np.array([12.0, 40.0, 25.5, 18.0, 60.0])
+    value, gradient = clv.gamma_gamma_objective(x, m)(log_params)
+    per_customer = clv.gamma_gamma_log_likelihood(clv.GammaGammaParams(*np.exp(log_params)), x, m)
+    assert value == pytest.approx(-per_customer.mean(), rel=1e-12)
+    numeric = optimize.approx_fprime(log_params, lambda v: clv.gamma_gamma_objective(x, m)(v)[0], 1e-7)
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-4, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------- known properties
@@ -170,7 +194,7 @@ def test_expected_purchases_match_the_simulated_holdout(simulated):
 
 
 def test_clv_is_discounted_expected_purchases_times_spend(simulated):
-    head = simulated.head(200)
+    head = simulated.head(200).assign(T=lambda frame: frame["T"].round(0))  # shared (x, T) pairs
     undiscounted = clv.customer_lifetime_value(CDNOW_LIKE, SPEND_LIKE, head, 12, 0.0, "weeks")
     horizon = 12 * clv.DAYS_PER_MONTH / 7
     purchases = clv.expected_purchases(CDNOW_LIKE, head["x"], head["t_x"], head["T"], horizon)
