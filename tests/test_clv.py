@@ -252,7 +252,8 @@ def test_unknown_time_unit_is_a_parameter_error():
 
 def test_holdout_check_counts_what_happened_after_the_split():
     start, split, end = datetime(2024, 1, 1), datetime(2024, 1, 10), datetime(2024, 1, 29)
-    check = clv.holdout_check(_orders(HAND_ORDERS), start, split, end, "days")
+    occasions = clv.purchase_occasions(_orders(HAND_ORDERS), start, end)
+    check = clv.holdout_check(occasions, start, split, end, "days")
     actual = check.customers.set_index("customer_id")["actual"]
     assert actual.to_dict() == {"A": 1}  # A bought on the 22nd; B and C arrived after the split
     assert check.holdout_length == 19
@@ -299,3 +300,19 @@ def test_value_at_risk_is_value_if_active_times_the_chance_of_being_gone():
     risky = clv.value_at_risk(customers, SETTINGS)
     assert list(risky["customer_id"]) == ["1", "2"]  # 3 is not a valuable segment, 4 is probably active
     np.testing.assert_allclose(risky["value_at_risk"], [80.0, 45.0])
+
+
+def test_the_time_unit_rescales_alpha_only(simulated):
+    in_weeks = clv.fit_bgnbd(simulated.head(5000))
+    in_days = clv.fit_bgnbd(simulated.head(5000).assign(t_x=lambda f: f["t_x"] * 7, T=lambda f: f["T"] * 7))
+    assert in_days.params.alpha == pytest.approx(7 * in_weeks.params.alpha, rel=1e-3)
+    for name in ("r", "a", "b"):
+        assert getattr(in_days.params, name) == pytest.approx(getattr(in_weeks.params, name), rel=1e-3)
+
+
+def test_a_likelihood_that_rises_to_a_limit_still_gives_finite_parameters():
+    # every customer buys steadily and none drops out: a and b would grow without bound
+    steady = pd.DataFrame({"x": np.arange(1, 41), "t_x": np.arange(1, 41) * 1.0, "T": np.full(40, 41.0)})
+    fit = clv.fit_bgnbd(steady)
+    assert fit.converged and np.isfinite(fit.log_likelihood)
+    assert fit.params.a / (fit.params.a + fit.params.b) < 0.05 and fit.params.b < 1e8

@@ -18,8 +18,9 @@ mean_repeat_spend
 BG/NBD (Fader, Hardie and Lee 2005): while active, a customer buys as a Poisson process of rate
 lambda ~ Gamma(r, alpha); after each repeat purchase the customer drops out with probability
 p ~ Beta(a, b). Gamma-Gamma (Fader, Hardie and Lee 2005b): spends per occasion are Gamma(p, nu)
-with nu ~ Gamma(q, gamma), independent of the purchase process. Both are fitted by maximum
-likelihood (no prior) on the log of their parameters, so the estimates stay positive.
+with nu ~ Gamma(q, gamma), independent of the purchase process. Both are fitted on the log of
+their parameters, so the estimates stay positive, by maximum a posteriori with a weak
+Normal(0, 5) prior on each log-parameter (see :func:`_maximise`): in effect maximum likelihood.
 """
 
 from __future__ import annotations
@@ -370,24 +371,43 @@ def gamma_gamma_objective(x: np.ndarray, mean_spend: np.ndarray):
     return objective
 
 
+LOG_PRIOR_SD = 5.0
+"""Standard deviation of the weak Normal(0, sd) prior on the logarithm of every model parameter."""
+
+
 def _maximise(objective, start: np.ndarray, make, n_customers: int) -> Fit:
-    """Minimise a mean negative log-likelihood (``objective`` returns value and gradient) over
-    log-parameters: L-BFGS-B, then Nelder-Mead from its end point when L-BFGS-B reports no
-    convergence. Converged = the optimiser says so and no parameter sits at a bound (e^+-12)."""
+    """Maximum a posteriori parameters: minimise the mean negative log-likelihood (``objective``
+    returns value and gradient, over log-parameters) plus the weak prior of :data:`LOG_PRIOR_SD`
+    divided by the number of customers.
+
+    The prior (log theta ~ Normal(0, 5): theta within a factor e^10 of 1 with 95% probability)
+    changes nothing where the data identify the parameters; it keeps them finite where the
+    likelihood keeps rising towards a limit, as when every customer has about the same dropout
+    probability and a, b grow without bound along a/(a+b). L-BFGS-B, then Nelder-Mead from its end
+    point when L-BFGS-B reports no convergence. Converged = the optimiser says so and no parameter
+    sits at a bound (e^+-20). ``log_likelihood`` excludes the prior.
+    """
     if n_customers == 0:
         return Fit(make(*np.full(len(start), np.nan)), float("nan"), False, 0)
+    weight = 1 / (LOG_PRIOR_SD**2 * n_customers)
+
+    def posterior(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        value, gradient = objective(log_params)
+        return value + weight * (log_params @ log_params) / 2, gradient + weight * log_params
+
     with np.errstate(all="ignore"):
-        bounds = [(-12.0, 12.0)] * len(start)
-        result = optimize.minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds)
+        bounds = [(-20.0, 20.0)] * len(start)
+        result = optimize.minimize(posterior, start, jac=True, method="L-BFGS-B", bounds=bounds)
         if not result.success:
             result = optimize.minimize(
-                lambda log_params: objective(log_params)[0],
+                lambda log_params: posterior(log_params)[0],
                 result.x,
                 method="Nelder-Mead",
                 options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-10},
             )
-    converged = bool(result.success) and bool(np.all(np.abs(result.x) < 12))
-    return Fit(make(*np.exp(result.x)), -float(result.fun) * n_customers, converged, n_customers)
+    converged = bool(result.success) and bool(np.all(np.abs(result.x) < 20))
+    log_likelihood = -float(objective(result.x)[0]) * n_customers
+    return Fit(make(*np.exp(result.x)), log_likelihood, converged, n_customers)
 
 
 # ---------------------------------------------------------------------------- CLV
@@ -530,22 +550,26 @@ class HoldoutCheck:
 
 
 def holdout_check(
-    orders: ir.Table, start: datetime | None, calibration_end: datetime, end: datetime, time_unit: str
+    occasions: ir.Table, start: datetime | None, calibration_end: datetime, end: datetime, time_unit: str
 ) -> HoldoutCheck:
-    """Fit BG/NBD on ``[start, calibration_end)`` and compare its predictions for
-    ``[calibration_end, end)`` with the purchases that happened there."""
+    """Fit BG/NBD on the occasions before ``calibration_end`` and compare its predictions for
+    ``[calibration_end, end)`` with the purchases that happened there.
+
+    ``occasions`` is :func:`purchase_occasions` of ``[start, end)``: a customer first seen before
+    the split has the same first day in the calibration range as in the whole range.
+    """
     unit_days = _unit_days(time_unit)
-    calibration = summarise(purchase_occasions(orders, start, calibration_end), calibration_end, time_unit)
+    split_day = calibration_end.date()
+    calibration = summarise(occasions.filter(occasions.day < split_day), calibration_end, time_unit)
     fit = fit_bgnbd(calibration)
     holdout_length = (end - calibration_end).days / unit_days
-    holdout = purchase_occasions(orders, calibration_end, end)
+    holdout = occasions.filter(occasions.day >= split_day)
     actual = holdout.group_by("customer_id").aggregate(actual=holdout.count()).to_pandas()
     customers = calibration[["customer_id", "x", "t_x", "T"]].merge(actual, on="customer_id", how="left")
     customers["actual"] = customers["actual"].fillna(0).astype("int64")
     customers["predicted"] = expected_purchases(
         fit.params, customers["x"], customers["t_x"], customers["T"], holdout_length
     )
-    occasions = purchase_occasions(orders, start, end)
     return HoldoutCheck(
         calibration_end=calibration_end,
         holdout_length=holdout_length,
@@ -664,10 +688,11 @@ def future_value(
     spend) and the calibration/holdout total is within ``max_holdout_error`` of what happened.
     """
     time_unit = settings["time_unit"]
-    summary = summarise(purchase_occasions(orders, start, end), end, time_unit)
+    occasions = purchase_occasions(orders, start, end).cache()  # read by the summary and the check
+    summary = summarise(occasions, end, time_unit)
     bgnbd, gamma_gamma = fit_bgnbd(summary), fit_gamma_gamma(summary)
     split = calibration_end(settings, start, end, summary["first_purchase"].min().to_pydatetime())
-    holdout = holdout_check(orders, start, split, end, time_unit)
+    holdout = holdout_check(occasions, start, split, end, time_unit)
     values = customer_lifetime_value(
         bgnbd.params,
         gamma_gamma.params,
