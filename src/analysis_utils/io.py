@@ -32,6 +32,7 @@ from analysis_utils.errors import ConfigError, DataError
 TEXT_COLUMNS = ("customer_id", "order_id", "product_id", "category", "channel", "store")
 NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
 MONEY_COLUMNS = ("discount", "cost", "margin")  # optional money of the line (currency), read like amount
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # folder value a hive-partitioned writer gives a NULL key
 SUFFIX_FORMATS = {
     ".csv": "csv",
     ".tsv": "csv",
@@ -88,7 +89,8 @@ def input_files(path: Path, declared_format: str = "auto", as_of: datetime | Non
     year, month or day: with ``as_of`` given, files of partitions that start on or after
     ``as_of`` are skipped (lines dated on or after ``as_of`` are dropped anyway). Earlier
     partitions are all read: customer history, return netting and the previous window look
-    before the period's window. Other folder keys (``region=...``) are not pruned.
+    before the period's window. Other folder keys (``region=...``) are not pruned, nor the
+    folder of NULL keys (``year=__HIVE_DEFAULT_PARTITION__``).
 
     Raises DataError when nothing matches or the files mix formats.
     """
@@ -132,9 +134,10 @@ def _is_data_file(path: Path) -> bool:
 def _partition_start(path: Path) -> datetime | None:
     """First instant of the date partition a file lies in (from its ``year=/month=/day=`` folders)."""
     keys = dict(part.split("=", 1) for part in path.parent.parts if "=" in part)
+    dated = {key: keys[key] for key in ("year", "month", "day") if key in keys}
+    if "year" not in dated or HIVE_NULL in dated.values():  # the folder of lines without a date
+        return None
     try:
-        if "year" not in keys:
-            return None
         return datetime(int(keys["year"]), int(keys.get("month", 1)), int(keys.get("day", 1)))
     except ValueError:
         raise DataError(f"{path}: folder keys year/month/day are not a date ({keys})") from None

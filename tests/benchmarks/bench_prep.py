@@ -39,15 +39,18 @@ START = np.datetime64("2023-01-01T00:00:00")
 DAYS = 730
 
 
-def synthetic_lines(n: int, seed: int = 0) -> pa.Table:
-    """n lines plus 0.5% exact duplicates, in client-export shape (text ids, timestamps, numbers)."""
+def synthetic_lines(n: int, seed: int = 0, first_invoice: int = 100_000) -> pa.Table:
+    """n lines plus 0.5% exact duplicates, in client-export shape (text ids, timestamps, numbers).
+
+    Invoice numbers run from ``first_invoice`` (so chunks generated apart do not share invoices).
+    """
     rng = np.random.default_rng(seed)
     n_invoices = n // 4
     invoice_of_line = np.sort(rng.integers(0, n_invoices, n))
     customer_of_invoice = rng.integers(0, CUSTOMERS, n_invoices)
     seconds_of_invoice = rng.integers(0, DAYS * 86_400, n_invoices)
     customer = np.char.zfill(customer_of_invoice[invoice_of_line].astype(str), 6).astype(object)
-    invoice = (100_000 + invoice_of_line).astype(str).astype(object)
+    invoice = (first_invoice + invoice_of_line).astype(str).astype(object)
     dates = (START + seconds_of_invoice[invoice_of_line].astype("timedelta64[s]")).astype("datetime64[s]")
     quantity = rng.integers(1, 13, n)
     price = np.round(rng.lognormal(1.0, 0.9, n), 2)
