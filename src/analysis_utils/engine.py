@@ -58,7 +58,8 @@ def connect(engine: dict[str, Any]) -> ibis.BaseBackend:
         ``spark.config`` (see :func:`spark_session`).
     """
     if engine.get("backend", "duckdb") == "spark":
-        return ibis.pyspark.connect(spark_session(engine.get("spark", {})))
+        session = spark_session(engine.get("spark", {}))  # first: it says so when PySpark is missing
+        return ibis.pyspark.connect(session)
     config: dict[str, Any] = {}
     if engine.get("threads"):
         config["threads"] = engine["threads"]

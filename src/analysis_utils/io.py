@@ -113,10 +113,11 @@ def input_files(path: Path, declared_format: str = "auto", as_of: datetime | Non
     starts = {p: _partition_start(p) for p in found}
     partitions = {p.parent for p, start in starts.items() if start is not None}
     kept = [p for p, start in starts.items() if as_of is None or start is None or start < as_of]
-    if not kept:
+    dated = [start for start in starts.values() if start is not None]
+    if dated and all(starts[p] is None for p in kept):
         raise DataError(
             f"{path}: every partition starts on or after as_of {as_of:%Y-%m-%d}: the period ends"
-            f" before the data starts (first partition {min(starts.values()):%Y-%m-%d})"
+            f" before the data starts (first partition {min(dated):%Y-%m-%d})"
         )
     return InputFiles(
         files=tuple(kept),
