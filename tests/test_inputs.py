@@ -69,7 +69,9 @@ def test_prepare_reads_only_needed_partitions_and_says_so(params_for, monthly_fo
     assert (
         quality.loc["files", "rows"] == 3 and "of 5 found (2 skipped)" in quality.loc["files", "description"]
     )
-    assert quality.loc["partitions", "rows"] == 2 and "of 4 found" in quality.loc["partitions", "description"]
+    assert (
+        quality.loc["partitions", "rows"] == 2 and "of 4 (others" in quality.loc["partitions", "description"]
+    )
     assert pd.isna(quality.loc["files", "amount"])
 
 

@@ -66,11 +66,13 @@ class PrepResult:
     ``history`` has one row per customer with an order before ``as_of`` anywhere in the file:
     ``first_order_date`` (their earliest order) and ``previous_window_orders`` (orders in the
     window of equal length just before this period's; NULL when the period has no window).
+    ``inputs`` are the files read, when stage 01 read them itself (:func:`prepare`).
     """
 
     orders: pa.Table
     quality: pd.DataFrame
     history: pa.Table
+    inputs: InputFiles | None = None  # the files read (set by :func:`prepare`)
 
 
 def prepare_orders(
@@ -447,7 +449,7 @@ def prepare(params: RunParams, period: Period) -> PrepResult:
     inputs = period_inputs(params, period)
     lines = read_transactions(params, connect(params.get("engine")), inputs)
     result = prepare_orders(lines, params.get("prep"), params.get("data"), period, str(params.data_path))
-    return dataclasses.replace(result, quality=with_input_files(result.quality, inputs))
+    return dataclasses.replace(result, quality=with_input_files(result.quality, inputs), inputs=inputs)
 
 
 def with_input_files(quality: pd.DataFrame, inputs: InputFiles) -> pd.DataFrame:
@@ -461,7 +463,7 @@ def with_input_files(quality: pd.DataFrame, inputs: InputFiles) -> pd.DataFrame:
         rows.append(
             (
                 "partitions",
-                f"date partitions read, of {inputs.partitions_found:,} found (later ones start after as_of)",
+                f"date partitions read, of {inputs.partitions_found:,} (others start on or after as_of)",
                 inputs.partitions_read,
             )
         )
