@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from helpers import CSV_HEADER
 
-from analysis_utils import engine
+from analysis_utils import engine, overview
 from analysis_utils.errors import ConfigError, DataError
 from analysis_utils.io import input_files, read_transactions
 
@@ -64,7 +64,8 @@ def test_prepare_reads_only_needed_partitions_and_says_so(params_for, monthly_fo
     from analysis_utils import prep
 
     params = params_for(data={"path": str(monthly_folder)}, prep={"max_unparseable_date_share": 0.5})
-    quality = prep.prepare(params, params.period("p1")).quality.set_index("rule")
+    result = prep.prepare(params, params.period("p1"))
+    quality = result.quality.set_index("rule")
     assert quality.loc["input", "rows"] == 3  # January, February and the undated line
     assert (
         quality.loc["files", "rows"] == 3 and "of 5 found (2 skipped)" in quality.loc["files", "description"]
@@ -73,6 +74,10 @@ def test_prepare_reads_only_needed_partitions_and_says_so(params_for, monthly_fo
         quality.loc["partitions", "rows"] == 2 and "of 4 (others" in quality.loc["partitions", "description"]
     )
     assert pd.isna(quality.loc["files", "amount"])
+    assert overview.what_was_read("duckdb", result.inputs, result.quality) == (
+        "Ran on **DuckDB (embedded)**: read **3 lines** from 3 files (of 5) in 2 of 4 date partitions"
+        " (the others start on or after the period's as_of)."
+    )
 
 
 def test_glob_reads_every_matching_file(params_for, tmp_path):
