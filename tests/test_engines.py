@@ -111,7 +111,7 @@ def test_spark_reads_and_types_the_sample_csv_as_duckdb_does(spark_overrides):
     lines = {}
     for name, overrides in (("duckdb", ()), ("spark", spark_overrides)):
         params = load_params(SAMPLE_CLIENT, overrides)
-        table = read_transactions(params, connect(params.get("engine"))).to_pandas()
+        table = read_transactions(params, connect(params.get("engine"))).to_pyarrow().to_pandas()
         lines[name] = table.sort_values(list(table.columns), ignore_index=True)
     assert lines["duckdb"]["order_date"].isna().sum() > 0  # the sample plants unparseable dates
     assert_same_tables(lines["duckdb"], lines["spark"])

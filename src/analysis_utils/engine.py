@@ -1,7 +1,8 @@
 """The Ibis connection that runs line- and order-level work, and the few backend differences.
 
 Everything else writes backend-neutral Ibis expressions. What differs between backends lives
-here: how to connect, how to parse text dates without failing on bad values, and how engine
+here: how to connect (embedded DuckDB, or a Spark session, local or on a cluster), how to read
+CSV and Parquet files, how to parse text dates without failing on bad values, and how engine
 exceptions become the project's one-line errors.
 """
 
@@ -162,14 +163,15 @@ def exact_sum(amount: ir.NumericColumn) -> ir.FloatingScalar:
 
 
 def parse_timestamp(text: ir.StringValue, date_format: str, backend: ibis.BaseBackend) -> ir.Value:
-    """Parse text with a strftime format; unparseable text becomes NULL on every backend.
+    """Parse text with a strftime format into a naive timestamp; unparseable text becomes NULL on
+    every backend.
 
     DuckDB's STRPTIME raises on a bad value, so DuckDB gets TRY_STRPTIME; Spark's
     TO_TIMESTAMP returns NULL with the ANSI mode off (:data:`SPARK_SETTINGS`).
     """
     if backend.name == "duckdb":
         return _duckdb_try_strptime(text, date_format)
-    return text.as_timestamp(date_format)
+    return text.as_timestamp(date_format).cast(dt.Timestamp())  # naive, as the order dates are
 
 
 @contextlib.contextmanager
