@@ -45,6 +45,7 @@ CHOICES = {
     "value_matrix.split": ("median", "mean", "fixed"),
     "comparison.reference": ("first", "own"),
     "report.cohort_unit": ("month", "quarter"),
+    "clv.time_unit": ("days", "weeks"),
 }
 # Keys whose value may take more than the default's type (the default's type is the schema).
 ALTERNATIVE_TYPES = {
@@ -53,7 +54,12 @@ ALTERNATIVE_TYPES = {
 }
 RFM_METRICS = ("recency", "frequency", "monetary")
 RFM_STRATEGIES = ("quantile", "fixed", "saved")
-FRACTIONS = ("prep.max_unparseable_date_share", "prep.max_unparseable_amount_share")
+FRACTIONS = (
+    "prep.max_unparseable_date_share",
+    "prep.max_unparseable_amount_share",
+    "clv.annual_discount_rate",
+    "clv.max_holdout_error",
+)
 STRFTIME_CODES = set("aAbBcdfHIjmMpSUwWxXyYzZ%")
 MEMORY_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -261,6 +267,7 @@ def _value_problems(values: dict[str, Any]) -> list[str]:
     problems += _rfm_problems(params.get("rfm"))
     problems += _clustering_problems(params.get("clustering"))
     problems += _engine_problems(params.get("engine"))
+    problems += _clv_problems(params.get("clv"))
     problems += [
         f"prep.exclude_customers must list quoted ids, got {item!r}"
         for item in params.get("prep.exclude_customers")
@@ -400,6 +407,25 @@ def _engine_problems(engine: Mapping[str, Any]) -> list[str]:
             problems.append(
                 f"engine.spark.config.{key} must be text, a number or true/false, got {_type_name(value)}"
             )
+    return problems
+
+
+def _clv_problems(settings: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if settings["calibration_end"] and _parse_date(settings["calibration_end"]) is None:
+        problems.append(f"clv.calibration_end must be a quoted ISO date, got {settings['calibration_end']!r}")
+    if not 1 <= settings["horizon_months"] <= 120:
+        problems.append(
+            f"clv.horizon_months must be a whole number in 1..120, got {settings['horizon_months']}"
+        )
+    if settings["min_repeat_buyers"] < 1:
+        problems.append(f"clv.min_repeat_buyers must be at least 1, got {settings['min_repeat_buyers']}")
+    if not 0 < settings["high_risk_p_alive"] < settings["medium_risk_p_alive"] < 1:
+        problems.append(
+            "clv.high_risk_p_alive and clv.medium_risk_p_alive must satisfy 0 < high < medium < 1"
+        )
+    if settings["top_customers"] < 1:
+        problems.append(f"clv.top_customers must be at least 1, got {settings['top_customers']}")
     return problems
 
 

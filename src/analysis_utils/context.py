@@ -20,7 +20,7 @@ import joblib
 import pandas as pd
 import pyarrow as pa
 
-from analysis_utils import clustering, comparison, paths, prep, rfm, rfm_stage, value_matrix
+from analysis_utils import clustering, clv, comparison, paths, prep, rfm, rfm_stage, value_matrix
 from analysis_utils.config import Period, RunParams, load_params
 from analysis_utils.engine import connect
 from analysis_utils.io import write_parquet
@@ -110,6 +110,18 @@ class RunContext:
             placed = matrix.fit_transform(rfm.scored_only(self.customers()))
             self.write_artifact("value_matrix", placed[list(value_matrix.ARTIFACT_COLUMNS)])
         return pd.read_parquet(path)
+
+    def future_value(self) -> clv.FutureValue:
+        """Stage 05's fitted lifetime-value model and values; computed here first when the notebook
+        runs stand-alone."""
+        path = self.run_dir / "clv_model.joblib"
+        if not path.is_file():
+            period = self.period
+            result = clv.future_value(
+                self.orders(), period.window_start, period.as_of, self.params.get("clv")
+            )
+            self.write_model("clv_model", result)
+        return joblib.load(path)
 
     def write_model(self, name: str, model: object) -> Path:
         """Save a fitted model (joblib) so a later period can be transformed the same way."""
