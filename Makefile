@@ -1,5 +1,5 @@
 # crm-workbook: thin targets; each calls the command line or pytest inside .venv.
-# Needs only Python 3.11+, make and git. The environment is built once from the pinned
+# Needs only Python 3.11+, make and git (and Java 17 for the Spark tests, which skip without it). The environment is built once from the pinned
 # constraints and rebuilt only when pyproject.toml or constraints.txt change.
 
 PYTHON ?= python3
@@ -35,7 +35,7 @@ lint: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed; set PYTHON=python3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,spark]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name crm-workbook --display-name "Python (crm-workbook)" >/dev/null
 	touch $(STAMP)
 

@@ -6,16 +6,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from helpers import CSV_COLUMNS, run_cli
+from helpers import CSV_COLUMNS, SPARK_OVERRIDES, run_cli
 from hypothesis import settings
 
-from analysis_utils import context, paths, sample
+from analysis_utils import context, engine, paths, sample
 from analysis_utils.config import RunParams, load_params
 
 # Property tests check what is true, never how fast: hypothesis' per-example deadline (200 ms by
@@ -40,6 +41,19 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.returncode == 0, result.stderr
     assert f"Report: {out / 'sample' / 'index.html'}" in result.stdout
     return out / "sample"
+
+
+@pytest.fixture(scope="session")
+def spark_overrides() -> Iterator[tuple[str, ...]]:
+    """Overrides that put the engine on Spark; the one Spark session (local[2]) of this test process
+    starts here, once, and stops at the end. Skips when PySpark or Java is missing."""
+    pytest.importorskip("pyspark", reason="PySpark is not installed (pip install .[spark])")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java (17), and java is not on the PATH")
+    params = load_params(paths.CLIENTS_DIR / "sample.yaml", SPARK_OVERRIDES)
+    session = engine.spark_session(params.get("engine.spark"))
+    yield SPARK_OVERRIDES
+    session.stop()
 
 
 @pytest.fixture

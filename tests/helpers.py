@@ -63,6 +63,14 @@ def prep_params(**changes) -> dict:
     return params
 
 
+SPARK_OVERRIDES = (
+    "engine.backend=spark",
+    "engine.spark.master=local[2]",
+    "engine.spark.config={spark.sql.shuffle.partitions: 2, spark.ui.enabled: false,"
+    " spark.ui.showConsoleProgress: false, spark.driver.memory: 1g}",
+)
+"""Parameters of the tests' Spark engine: this machine's two cores, few shuffle partitions (small data)."""
+
 TEST_SALT = "test-suite-salt"  # the pseudonym salt a consultant would export; tests of its absence unset it
 
 

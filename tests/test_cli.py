@@ -74,6 +74,11 @@ def test_manifest_records_inputs_outputs_versions_and_timings(sample_run):
         == manifest["data_quality"]["orders"]
     )
     assert manifest["params"]["prep"]["exclude_customers"] == ["999999"]
+    lines_read = manifest["data_quality"]["input"]
+    assert (
+        manifest["engine"] == {"backend": "duckdb", "lines_read": lines_read, "files_read": 1}
+        and lines_read > 0
+    )
     assert {"ibis-framework", "duckdb", "pandas", "papermill"} <= set(manifest["versions"])
     assert len(manifest["git"]["commit"]) == 40
     assert manifest["seconds"]["01_data_prep.ipynb"] > 0 and manifest["seconds"]["total"] > 0

@@ -16,7 +16,8 @@ def pip_requirements() -> dict[str, str]:
     project = tomllib.loads((paths.PROJECT_ROOT / "pyproject.toml").read_text())["project"]
     names = [
         re.split(r"[\[<>=!~ ;]", d)[0]
-        for d in project["dependencies"] + project["optional-dependencies"]["test"]
+        for d in project["dependencies"]
+        + [d for extra in project["optional-dependencies"].values() for d in extra]
     ]
     pins = dict(
         line.split("==")

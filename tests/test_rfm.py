@@ -1,7 +1,6 @@
 """Tests of stage 02 RFM staging and scoring (analysis_utils.rfm)."""
 
 import json
-import time
 from datetime import UTC, datetime
 
 import ibis
@@ -263,7 +262,7 @@ def test_from_dict_needs_the_edges():
         RFMScorer.from_dict({"n_bins": 5, "weights": [1, 1, 1]})
 
 
-def test_scores_500000_customers_in_well_under_a_second():
+def test_scores_500000_customers_into_every_level():
     rng = np.random.default_rng(7)
     size = 500_000
     customers = pd.DataFrame(
@@ -273,9 +272,7 @@ def test_scores_500000_customers_in_well_under_a_second():
             "monetary": rng.lognormal(4, 1, size),
         }
     )
-    start = time.perf_counter()
-    scored = RFMScorer().fit_transform(customers)
-    assert time.perf_counter() - start < 1.0
+    scored = RFMScorer().fit_transform(customers)  # its speed is measured by bench_rfm.py, not here
     assert set(scored["f_score"]) == {1, 2, 3, 4, 5}
 
 

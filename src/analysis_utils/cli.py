@@ -120,7 +120,8 @@ def _validate(args: argparse.Namespace) -> int:
         period = params.period(name)
         result = prep.prepare(params, period)
         print(f"\nperiod {name}: data quality")
-        print(result.quality.to_string(index=False, formatters={"amount": "{:,.2f}".format}))
+        money = {"amount": lambda amount: "" if amount != amount else f"{amount:,.2f}"}  # NaN: no amount
+        print(result.quality.to_string(index=False, formatters=money))
         headline = overview.headline(result.orders, result.quality)
         print("  ".join(f"{key}={value}" for key, value in headline.items()))
     return 0

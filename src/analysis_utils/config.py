@@ -40,7 +40,7 @@ READ_OPTIONS = ("sep", "header", "names", "encoding", "skip_rows", "quote", "she
 CHOICES = {
     "data.format": ("auto", "csv", "parquet", "excel"),
     "prep.returns.policy": ("net", "drop"),
-    "engine.backend": ("duckdb",),
+    "engine.backend": ("duckdb", "spark"),
     "rfm.value_type_split": ("mean", "median"),
     "value_matrix.split": ("median", "mean", "fixed"),
     "comparison.reference": ("first", "own"),
@@ -61,6 +61,7 @@ FRACTIONS = (
     "clv.max_holdout_error",
 )
 STRFTIME_CODES = set("aAbBcdfHIjmMpSUwWxXyYzZ%")
+MEMORY_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -265,6 +266,7 @@ def _value_problems(values: dict[str, Any]) -> list[str]:
     problems += _period_problems(params.get("periods"))
     problems += _rfm_problems(params.get("rfm"))
     problems += _clustering_problems(params.get("clustering"))
+    problems += _engine_problems(params.get("engine"))
     problems += _clv_problems(params.get("clv"))
     problems += [
         f"prep.exclude_customers must list quoted ids, got {item!r}"
@@ -388,6 +390,23 @@ def _clustering_problems(clustering: Mapping[str, Any]) -> list[str]:
     for key in ("n_init", "silhouette_sample", "stability_runs"):
         if clustering[key] < 1:
             problems.append(f"clustering.{key} must be at least 1, got {clustering[key]}")
+    return problems
+
+
+def _engine_problems(engine: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if engine["memory_limit"] and not MEMORY_SIZE.match(engine["memory_limit"]):
+        problems.append(
+            f'engine.memory_limit must be a number and a unit (KB, MB, GB, TB), e.g. "2GB",'
+            f" got {engine['memory_limit']!r}"
+        )
+    for key, value in engine["spark"]["config"].items():
+        if not str(key).startswith("spark."):
+            problems.append(f"engine.spark.config.{key} is not a Spark setting (they start with 'spark.')")
+        elif not isinstance(value, str | int | float | bool):
+            problems.append(
+                f"engine.spark.config.{key} must be text, a number or true/false, got {_type_name(value)}"
+            )
     return problems
 
 

@@ -9,9 +9,12 @@ sees client column names.
 from __future__ import annotations
 
 import difflib
+import glob
 import hashlib
 import os
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +25,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis_utils.config import RunParams
-from analysis_utils.engine import connect, engine_errors, parse_timestamp
+from analysis_utils.config import Period, RunParams
+from analysis_utils.engine import connect, engine_errors, parse_timestamp, read_csv, read_parquet
 from analysis_utils.errors import ConfigError, DataError
 
 TEXT_COLUMNS = ("customer_id", "order_id", "product_id", "category", "channel", "store")
 NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
 MONEY_COLUMNS = ("discount", "cost", "margin")  # optional money of the line (currency), read like amount
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # folder value a hive-partitioned writer gives a NULL key
 SUFFIX_FORMATS = {
     ".csv": "csv",
     ".tsv": "csv",
@@ -54,42 +58,109 @@ def detect_format(path: Path, declared: str = "auto") -> str:
     raise ConfigError(f"{path}: cannot tell the format from the name; set data.format (csv, parquet, excel)")
 
 
-def read_raw(con: ibis.BaseBackend, path: Path, data: dict[str, Any]) -> ir.Table:
-    """Open the client's file as an Ibis table with the client's own column names.
+@dataclass(frozen=True)
+class InputFiles:
+    """The files a period reads from ``data.path``, after partition pruning.
+
+    ``files`` are read, in sorted order; ``found`` counts the files ``data.path`` names (one
+    file, the matches of a glob, or every data file under a folder). ``partitions_found`` and
+    ``partitions_read`` count the distinct ``year=``/``month=``/``day=`` folders (0 when the
+    files are not partitioned by date).
+    """
+
+    files: tuple[Path, ...]
+    found: int
+    partitions_found: int
+    partitions_read: int
+    file_format: str
+
+    @property
+    def pruned(self) -> int:
+        """Files skipped because their whole partition lies on or after the period's as_of."""
+        return self.found - len(self.files)
+
+
+def input_files(path: Path, declared_format: str = "auto", as_of: datetime | None = None) -> InputFiles:
+    """The files that ``data.path`` names, without those a period ending at ``as_of`` cannot need.
+
+    ``path`` is one file, a glob (``*``, ``?``, ``[...]``; ``**`` crosses folders) or a folder,
+    whose data files (by name: .parquet, .csv, ...) are taken at any depth. A file under hive
+    folders ``year=YYYY`` (optionally ``month=MM``, ``day=DD``) holds lines of that calendar
+    year, month or day: with ``as_of`` given, files of partitions that start on or after
+    ``as_of`` are skipped (lines dated on or after ``as_of`` are dropped anyway). Earlier
+    partitions are all read: customer history, return netting and the previous window look
+    before the period's window. Other folder keys (``region=...``) are not pruned, nor the
+    folder of NULL keys (``year=__HIVE_DEFAULT_PARTITION__``).
+
+    Raises DataError when nothing matches or the files mix formats.
+    """
+    if glob.has_magic(str(path)):
+        found = sorted(Path(name) for name in glob.glob(str(path), recursive=True) if Path(name).is_file())
+        if not found:
+            raise DataError(f"{path}: no file matches this pattern (data.path)")
+    elif path.is_dir():
+        found = sorted(p for p in path.rglob("*") if p.is_file() and _is_data_file(p))
+        if not found:
+            raise DataError(f"{path}: folder holds no data file (.parquet, .csv, ...) (data.path)")
+    elif path.is_file():
+        found = [path]
+    else:
+        raise DataError(f"{path}: data file not found (data.path)")
+    formats = {detect_format(p, declared_format) for p in found}
+    if len(formats) > 1:
+        listed = ", ".join(sorted(formats))
+        raise DataError(f"{path}: files of several formats ({listed}); keep one (data.path)")
+    starts = {p: _partition_start(p) for p in found}
+    partitions = {p.parent for p, start in starts.items() if start is not None}
+    kept = [p for p, start in starts.items() if as_of is None or start is None or start < as_of]
+    dated = [start for start in starts.values() if start is not None]
+    if dated and all(starts[p] is None for p in kept):
+        raise DataError(
+            f"{path}: every partition starts on or after as_of {as_of:%Y-%m-%d}: the period ends"
+            f" before the data starts (first partition {min(dated):%Y-%m-%d})"
+        )
+    return InputFiles(
+        files=tuple(kept),
+        found=len(found),
+        partitions_found=len(partitions),
+        partitions_read=len(partitions & {p.parent for p in kept}),
+        file_format=formats.pop(),
+    )
+
+
+def _is_data_file(path: Path) -> bool:
+    return not path.name.startswith((".", "_")) and any(s.lower() in SUFFIX_FORMATS for s in path.suffixes)
+
+
+def _partition_start(path: Path) -> datetime | None:
+    """First instant of the date partition a file lies in (from its ``year=/month=/day=`` folders)."""
+    keys = dict(part.split("=", 1) for part in path.parent.parts if "=" in part)
+    dated = {key: keys[key] for key in ("year", "month", "day") if key in keys}
+    if "year" not in dated or HIVE_NULL in dated.values():  # the folder of lines without a date
+        return None
+    try:
+        return datetime(int(keys["year"]), int(keys.get("month", 1)), int(keys.get("day", 1)))
+    except ValueError:
+        raise DataError(f"{path}: folder keys year/month/day are not a date ({keys})") from None
+
+
+def read_raw(con: ibis.BaseBackend, inputs: InputFiles, data: dict[str, Any]) -> ir.Table:
+    """Open the input files as one Ibis table with the client's own column names.
 
     CSV columns are read as text (ids keep leading zeros; numbers and dates are parsed by
-    :func:`canonical_lines`). Raises DataError for a missing or empty file.
+    :func:`canonical_lines`). Raises DataError for an empty file.
     """
-    if not path.is_file():
-        raise DataError(f"{path}: data file not found (data.path)")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: file is empty")
-    file_format = detect_format(path, data["format"])
-    options = data["read_options"]
-    with engine_errors(str(path)):
-        if file_format == "csv":
-            return con.read_csv(str(path), **_csv_options(path, options))
-        if file_format == "parquet":
-            return con.read_parquet(str(path))
-        return ibis.memtable(_read_excel(path, options))
-
-
-def _csv_options(path: Path, options: dict[str, Any]) -> dict[str, Any]:
-    """Translate the project's read options into DuckDB ``read_csv`` arguments."""
-    default_sep = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
-    translated: dict[str, Any] = {
-        "all_varchar": True,
-        "delim": options.get("sep", default_sep),
-        "header": options.get("header", True),
-        "encoding": options.get("encoding", "utf-8"),
-    }
-    if "names" in options:
-        translated["names"] = list(options["names"])
-    if "skip_rows" in options:
-        translated["skip"] = int(options["skip_rows"])
-    if "quote" in options:
-        translated["quote"] = options["quote"]
-    return translated
+    first = inputs.files[0]
+    if len(inputs.files) == 1 and first.stat().st_size == 0:
+        raise DataError(f"{first}: file is empty")
+    with engine_errors(str(first) if len(inputs.files) == 1 else str(first.parent)):
+        if inputs.file_format == "csv":
+            return read_csv(con, inputs.files, data["read_options"])
+        if inputs.file_format == "parquet":
+            return read_parquet(con, inputs.files)
+        if len(inputs.files) > 1:
+            raise DataError(f"{first.parent}: Excel input must be one file (data.path)")
+        return ibis.memtable(_read_excel(first, data["read_options"]))
 
 
 def _read_excel(path: Path, options: dict[str, Any]) -> pd.DataFrame:
@@ -227,15 +298,26 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_transactions(params: RunParams, con: ibis.BaseBackend | None = None) -> ir.Table:
+def period_inputs(params: RunParams, period: Period | None = None) -> InputFiles:
+    """The input files of ``period`` (all of ``data.path`` without a period, or when
+    ``prep.drop_after_as_of`` is off and lines after ``as_of`` are kept)."""
+    prune = period is not None and params.get("prep.drop_after_as_of")
+    return input_files(params.data_path, params.get("data.format"), period.as_of if prune else None)
+
+
+def read_transactions(
+    params: RunParams, con: ibis.BaseBackend | None = None, inputs: InputFiles | None = None
+) -> ir.Table:
     """Open the client's transactions as canonical lines on the configured engine.
 
-    Checks that the file exists, is not empty and has every mapped column; nothing is
-    scanned beyond the file's header or schema until the result is executed.
+    ``inputs`` are the files to read (default: every file of ``data.path``, see
+    :func:`period_inputs`). Checks that the files exist, are not empty and have every mapped
+    column; nothing is scanned beyond the files' headers or schemas until the result is executed.
     """
     con = con or connect(params.get("engine"))
     data = params.get("data")
-    raw = read_raw(con, params.data_path, data)
+    inputs = inputs or period_inputs(params)
+    raw = read_raw(con, inputs, data)
     check_mapped_columns(raw, data["columns"], params.data_path)
     with engine_errors(str(params.data_path)):
         return canonical_lines(raw, data, con)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import os
 import platform
 import subprocess
 from importlib import metadata
@@ -14,7 +16,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from analysis_utils import paths
-from analysis_utils.io import file_sha256
+from analysis_utils.io import file_sha256, input_files
 
 if TYPE_CHECKING:
     from analysis_utils.runner import Job
@@ -32,6 +34,7 @@ PACKAGES = (
     "seaborn",
     "papermill",
     "nbconvert",
+    "pyspark",
 )
 FILE_NAME = "manifest.json"
 
@@ -40,7 +43,8 @@ def build(run_dir: Path, job: Job, timings: dict[str, float], total_seconds: flo
     """Everything needed to reproduce and audit a run, as a JSON-able dict.
 
     Keys: client, period, params (resolved), input (path, sha256, bytes), artifacts (rows
-    and sha256 per Parquet file), data_quality (rows per rule), versions, git, engine,
+    and sha256 per Parquet file), data_quality (rows per rule), versions, git, engine (backend,
+    lines and files read),
     created_at (UTC), seconds per notebook and in total.
     """
     params = yaml.safe_load((run_dir / "params.yaml").read_text(encoding="utf-8"))
@@ -55,14 +59,10 @@ def build(run_dir: Path, job: Job, timings: dict[str, float], total_seconds: flo
         "client_file": job.client_file,
         "overrides": list(job.overrides),
         "params": params,
-        "input": {
-            "path": str(data_path),
-            "sha256": file_sha256(data_path),
-            "bytes": data_path.stat().st_size,
-        },
+        "input": _input(data_path, params["data"]["format"]),
         "artifacts": artifacts,
         "data_quality": _quality_counts(run_dir),
-        "engine": params["engine"]["backend"],
+        "engine": _engine(params, run_dir),
         "versions": {"python": platform.python_version(), **_package_versions()},
         "git": _git_state(),
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -89,6 +89,31 @@ def _quality_counts(run_dir: Path) -> dict[str, int]:
         return {}
     table = pq.read_table(path, columns=["rule", "rows"]).to_pydict()
     return dict(zip(table["rule"], table["rows"], strict=True))
+
+
+def _input(data_path: Path, data_format: str) -> dict[str, Any]:
+    """Path, SHA-256 and bytes of the input; for a glob or a folder, ``files`` too and a SHA-256 of
+    the sorted list of each file's path (relative to the folder, or the glob's) and SHA-256."""
+    files = input_files(data_path, data_format).files
+    if files == (data_path,):
+        return {"path": str(data_path), "sha256": file_sha256(data_path), "bytes": data_path.stat().st_size}
+    base = data_path if data_path.is_dir() else Path(os.path.commonpath([str(f.parent) for f in files]))
+    listing = "".join(f"{f.relative_to(base)} {file_sha256(f)}\n" for f in files)
+    return {
+        "path": str(data_path),
+        "files": len(files),
+        "sha256": hashlib.sha256(listing.encode("utf-8")).hexdigest(),
+        "bytes": sum(f.stat().st_size for f in files),
+    }
+
+
+def _engine(params: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """Which engine ran stage 01 and what it read: lines, files (and date partitions, if any)."""
+    quality = _quality_counts(run_dir)
+    read = {"lines_read": "input", "files_read": "files", "partitions_read": "partitions"}
+    return {"backend": params["engine"]["backend"]} | {
+        key: quality[rule] for key, rule in read.items() if rule in quality
+    }
 
 
 def _package_versions() -> dict[str, str]:

@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 
 from analysis_utils.engine import exact_sum
+from analysis_utils.io import InputFiles
 
 
 def headline(orders: pa.Table, quality: pd.DataFrame) -> dict[str, int | float | str]:
@@ -42,6 +43,24 @@ def headline(orders: pa.Table, quality: pd.DataFrame) -> dict[str, int | float |
         "last_order": f"{stats['last']:%Y-%m-%d}",
         "extreme_orders": int(stats["extreme"]),
     }
+
+
+ENGINE_NAMES = {"duckdb": "DuckDB (embedded)", "spark": "Spark"}
+
+
+def what_was_read(backend: str, inputs: InputFiles, quality: pd.DataFrame) -> str:
+    """One Markdown sentence: which engine ran stage 01, how many lines (the quality table's
+    ``input`` row), files and date partitions it read, of how many found."""
+    lines = int(quality.loc[quality["rule"] == "input", "rows"].iloc[0])
+    files = len(inputs.files)
+    text = f"Ran on **{ENGINE_NAMES.get(backend, backend)}**: read **{lines:,} lines** from {files:,} "
+    text += ("file" if files == 1 else "files") + (f" (of {inputs.found:,})" if inputs.pruned else "")
+    if inputs.partitions_found:
+        text += (
+            f" in {inputs.partitions_read:,} of {inputs.partitions_found:,} date partitions"
+            " (the others start on or after the period's as_of)"
+        )
+    return text + "."
 
 
 def monthly(orders: pa.Table) -> pd.DataFrame:

@@ -19,6 +19,7 @@ cost count negative and net into the same order as its amount, and orders sum th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +29,9 @@ import pandas as pd
 import pyarrow as pa
 
 from analysis_utils.config import Period, RunParams
-from analysis_utils.engine import engine_errors, exact_sum
+from analysis_utils.engine import connect, engine_errors, exact_sum
 from analysis_utils.errors import DataError
-from analysis_utils.io import read_transactions
+from analysis_utils.io import InputFiles, period_inputs, read_transactions
 
 UNKNOWN_CUSTOMER = "unknown"
 CARRIED_COLUMNS = ("channel", "store")
@@ -65,11 +66,13 @@ class PrepResult:
     ``history`` has one row per customer with an order before ``as_of`` anywhere in the file:
     ``first_order_date`` (their earliest order) and ``previous_window_orders`` (orders in the
     window of equal length just before this period's; NULL when the period has no window).
+    ``inputs`` are the files read, when stage 01 read them itself (:func:`prepare`).
     """
 
     orders: pa.Table
     quality: pd.DataFrame
     history: pa.Table
+    inputs: InputFiles | None = None  # the files read (set by :func:`prepare`)
 
 
 def prepare_orders(
@@ -393,7 +396,7 @@ def quality_table(
     """
     lines_in = int(line_counts["rows"].sum())
     amount_in = float(line_counts["amount"].sum())
-    rows = [("input", "lines read from the file", "read", "lines", lines_in, amount_in)]
+    rows = [("input", "lines read from the input files", "read", "lines", lines_in, amount_in)]
     rows += _rule_rows(line_counts, line_rules, "lines")
     rows += _rule_rows(return_counts, RETURN_RULES, "lines")
     rows += _rule_rows(order_counts, ORDER_RULES, "orders")
@@ -441,6 +444,33 @@ def _rule_rows(counts: pd.DataFrame, rules: dict[str, str], unit: str) -> list[t
 
 
 def prepare(params: RunParams, period: Period) -> PrepResult:
-    """Stage 01 end to end for one period: read the client's file, apply every rule, build orders."""
-    lines = read_transactions(params)
-    return prepare_orders(lines, params.get("prep"), params.get("data"), period, str(params.data_path))
+    """Stage 01 end to end for one period: read the client's files (only the date partitions the
+    period needs), apply every rule, build orders; the quality table says what was read."""
+    inputs = period_inputs(params, period)
+    lines = read_transactions(params, connect(params.get("engine")), inputs)
+    result = prepare_orders(lines, params.get("prep"), params.get("data"), period, str(params.data_path))
+    return dataclasses.replace(result, quality=with_input_files(result.quality, inputs), inputs=inputs)
+
+
+def with_input_files(quality: pd.DataFrame, inputs: InputFiles) -> pd.DataFrame:
+    """The quality table with, after its ``input`` row, what was read: ``files`` (files read of
+    those found) and, for date-partitioned input, ``partitions`` (partition folders read of those
+    found; the others start on or after as_of). Their ``amount`` is empty (NaN)."""
+    rows = [
+        ("files", f"files read, of {inputs.found:,} found ({inputs.pruned:,} skipped)", len(inputs.files))
+    ]
+    if inputs.partitions_found:
+        rows.append(
+            (
+                "partitions",
+                f"date partitions read, of {inputs.partitions_found:,} (others start on or after as_of)",
+                inputs.partitions_read,
+            )
+        )
+    added = pd.DataFrame(
+        [(rule, text, "read", rule, count, float("nan")) for rule, text, count in rows],
+        columns=quality.columns,
+    )
+    position = int(quality.index[quality["rule"] == "input"][0]) + 1
+    table = pd.concat([quality.iloc[:position], added, quality.iloc[position:]], ignore_index=True)
+    return table.astype({"rows": "int64"})

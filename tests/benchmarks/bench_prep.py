@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import yaml
@@ -39,29 +40,33 @@ START = np.datetime64("2023-01-01T00:00:00")
 DAYS = 730
 
 
-def synthetic_lines(n: int, seed: int = 0) -> pa.Table:
-    """n lines plus 0.5% exact duplicates, in client-export shape (text ids, timestamps, numbers)."""
+def synthetic_lines(n: int, seed: int = 0, first_invoice: int = 100_000) -> pa.Table:
+    """n lines plus 0.5% exact duplicates, in client-export shape (text ids, timestamps, numbers).
+
+    Invoice numbers run from ``first_invoice`` (so chunks generated apart do not share invoices).
+    """
     rng = np.random.default_rng(seed)
     n_invoices = n // 4
     invoice_of_line = np.sort(rng.integers(0, n_invoices, n))
     customer_of_invoice = rng.integers(0, CUSTOMERS, n_invoices)
     seconds_of_invoice = rng.integers(0, DAYS * 86_400, n_invoices)
-    customer = np.char.zfill(customer_of_invoice[invoice_of_line].astype(str), 6).astype(object)
-    invoice = (100_000 + invoice_of_line).astype(str).astype(object)
+    customer = pc.utf8_lpad(pc.cast(pa.array(customer_of_invoice[invoice_of_line]), pa.string()), 6, "0")
+    invoice = pc.cast(pa.array(first_invoice + invoice_of_line), pa.string())
     dates = (START + seconds_of_invoice[invoice_of_line].astype("timedelta64[s]")).astype("datetime64[s]")
     quantity = rng.integers(1, 13, n)
     price = np.round(rng.lognormal(1.0, 0.9, n), 2)
     cancelled = rng.random(n) < 0.02
-    invoice[cancelled] = "C" + invoice[cancelled]
+    invoice = pc.if_else(pa.array(cancelled), pc.binary_join_element_wise("C", invoice, ""), invoice)
     quantity[cancelled] = -quantity[cancelled]
     price[rng.random(n) < 0.005] = 0.0
-    customer[rng.random(n) < 0.02] = None
+    customer = pc.if_else(pa.array(rng.random(n) < 0.02), pa.scalar(None, pa.string()), customer)
+    sku = pc.binary_join_element_wise("SKU", pc.cast(pa.array(rng.integers(0, 5000, n)), pa.string()), "")
     table = pa.table(
         {
-            "Invoice": pa.array(invoice, pa.string()),
-            "Customer": pa.array(customer, pa.string()),
+            "Invoice": invoice,
+            "Customer": customer,
             "Date": pa.array(dates),
-            "SKU": pa.array(np.char.add("SKU", rng.integers(0, 5000, n).astype(str)), pa.string()),
+            "SKU": sku,
             "Qty": pa.array(quantity),
             "Price": pa.array(price),
         }
