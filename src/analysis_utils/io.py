@@ -54,14 +54,16 @@ def detect_format(path: Path, declared: str = "auto") -> str:
     raise ConfigError(f"{path}: cannot tell the format from the name; set data.format (csv, parquet, excel)")
 
 
-def read_raw(con: ibis.BaseBackend, path: Path, data: dict[str, Any]) -> ir.Table:
+def read_raw(con: ibis.BaseBackend, path: Path, data: dict[str, Any], section: str = "data") -> ir.Table:
     """Open the client's file as an Ibis table with the client's own column names.
 
-    CSV columns are read as text (ids keep leading zeros; numbers and dates are parsed by
-    :func:`canonical_lines`). Raises DataError for a missing or empty file.
+    ``data`` holds ``format`` and ``read_options``: the ``data`` section, or the section of an
+    optional source (``section``, named in errors, e.g. ``sources.customers``). CSV columns are
+    read as text (ids keep leading zeros; numbers and dates are parsed by :func:`canonical_lines`).
+    Raises DataError for a missing or empty file.
     """
     if not path.is_file():
-        raise DataError(f"{path}: data file not found (data.path)")
+        raise DataError(f"{path}: data file not found ({section}.path)")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
     file_format = detect_format(path, data["format"])
@@ -110,15 +112,16 @@ def _read_excel(path: Path, options: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
-def check_mapped_columns(raw: ir.Table, columns: dict[str, str], path: Path) -> None:
-    """ConfigError naming every mapped column that the file lacks, with the closest real name."""
+def check_mapped_columns(raw: ir.Table, columns: dict[str, str], path: Path, section: str = "data") -> None:
+    """ConfigError naming every mapped column that the file lacks (``<section>.columns.<name>``),
+    with the closest real name."""
     present = list(raw.columns)
     problems = []
     for canonical, source in columns.items():
         if source not in present:
             close = difflib.get_close_matches(source, present, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(f"column {source!r} (data.columns.{canonical}) not in file{hint}")
+            problems.append(f"column {source!r} ({section}.columns.{canonical}) not in file{hint}")
     if problems:
         shown = ", ".join(present[:12]) + (", ..." if len(present) > 12 else "")
         raise ConfigError(f"{path}: " + "; ".join(problems) + f"; the file has: {shown}")
@@ -140,18 +143,18 @@ def canonical_lines(raw: ir.Table, data: dict[str, Any], backend: ibis.BaseBacke
     fields: dict[str, ir.Value] = {}
     for name in TEXT_COLUMNS:
         if name in columns:
-            fields[name] = _as_text(raw[columns[name]])
+            fields[name] = as_text(raw[columns[name]])
     if "order_id" not in fields:
         fields["order_id"] = ibis.null(dt.string)
-    fields["order_date"] = _as_timestamp(raw[columns["order_date"]], data["date_format"], backend)
+    fields["order_date"] = as_timestamp(raw[columns["order_date"]], data["date_format"], backend)
     for name in NUMBER_COLUMNS:
         if name in columns:
-            fields[name] = _as_number(raw[columns[name]])
+            fields[name] = as_number(raw[columns[name]])
     if "amount" not in fields:
         fields["amount"] = fields["quantity"] * fields["unit_price"]
     for name in MONEY_COLUMNS:
         if name in columns:
-            fields[name] = _as_number(raw[columns[name]])
+            fields[name] = as_number(raw[columns[name]])
     if "discount" in columns:  # exports leave the discount empty on undiscounted lines
         fields["discount"] = ibis.ifelse(_is_blank(raw[columns["discount"]]), 0.0, fields["discount"])
     return raw.select(**fields)
@@ -164,15 +167,19 @@ def _is_blank(column: ir.Value) -> ir.BooleanValue:
     return column.isnull() | (_strip(column.cast("string")) == "")
 
 
-def _as_text(column: ir.Value) -> ir.StringValue:
-    """Ids as text: integers print without decimals; floats holding whole numbers lose the '.0'."""
+def as_text(column: ir.Value) -> ir.StringValue:
+    """Ids and labels as text, trimmed, empty = NULL.
+
+    Integers print without decimals; floats holding whole numbers lose the '.0'.
+    """
     if column.type().is_floating():
         column = column.cast("int64")
     text = column if column.type().is_string() else column.cast("string")
     return _strip(text).nullif("")
 
 
-def _as_timestamp(column: ir.Value, date_format: str, backend: ibis.BaseBackend) -> ir.Value:
+def as_timestamp(column: ir.Value, date_format: str, backend: ibis.BaseBackend) -> ir.Value:
+    """Timestamps as they are; text parsed with ``date_format`` (NULL when it does not parse)."""
     if column.type().is_timestamp():
         return column.cast(dt.Timestamp())
     if column.type().is_date():
@@ -180,7 +187,8 @@ def _as_timestamp(column: ir.Value, date_format: str, backend: ibis.BaseBackend)
     return parse_timestamp(_strip(column.cast("string")), date_format, backend)
 
 
-def _as_number(column: ir.Value) -> ir.FloatingValue:
+def as_number(column: ir.Value) -> ir.FloatingValue:
+    """Numbers as float64; text that is not a number becomes NULL."""
     if column.type().is_numeric():
         return column.cast("float64")
     return _strip(column.cast("string")).try_cast("float64")
