@@ -16,7 +16,17 @@ from analysis_utils.runner import STAGE_NOTEBOOKS
 
 SAMPLE = "params/clients/sample.yaml"
 STAGES = tuple(Path(notebook).stem for notebook in STAGE_NOTEBOOKS)
-ARTIFACTS = ("orders", "data_quality", "customers", "clusters", "value_matrix", "kpis", "churn_risk")
+ARTIFACTS = (
+    "orders",
+    "data_quality",
+    "customers",
+    "clusters",
+    "value_matrix",
+    "kpis",
+    "churn_risk",
+    "customer_360",
+    "source_quality",
+)
 pytestmark = pytest.mark.slow
 
 

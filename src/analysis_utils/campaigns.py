@@ -45,7 +45,7 @@ def wilson_interval(
         denominator = 1 + z**2 / n
         centre = (p + z**2 / (2 * n)) / denominator
         half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denominator
-    return centre - half, centre + half
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)  # clip rounding at p = 0 or 1
 
 
 def response_by(contacts: pd.DataFrame, labels: pd.DataFrame, group: str, confidence: float) -> pd.DataFrame:

@@ -408,9 +408,7 @@ def _source_problems(sources: Mapping[str, Any]) -> list[str]:
     for name, spec in SOURCE_COLUMNS.items():
         source, where = sources[name], f"sources.{name}"
         columns = source["columns"]
-        if not source["path"]:
-            if columns:
-                problems.append(f"{where}.columns is mapped but {where}.path is empty")
+        if not source["path"]:  # absent source: its mapping, if any, is not used
             continue
         known = (*spec["required"], *spec["optional"])
         for canonical, column in columns.items():

@@ -303,7 +303,8 @@ def response_rates(data: pd.DataFrame, *, overall: float, title: str, ax: Axes |
     ``data``: campaigns.response_by (group, response_rate, ci_low, ci_high)."""
     ax = _axes(ax)
     groups = data["group"].astype(str)
-    errors = [data["response_rate"] - data["ci_low"], data["ci_high"] - data["response_rate"]]
+    rate = data["response_rate"]
+    errors = [(rate - data["ci_low"]).clip(lower=0), (data["ci_high"] - rate).clip(lower=0)]
     ax.errorbar(data["response_rate"], groups, xerr=errors, fmt="o", color=ACCENT, capsize=3)
     ax.axvline(overall, color="#c0392b", linestyle="--", linewidth=1, label=f"overall {overall:.1%}")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))

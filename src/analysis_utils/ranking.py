@@ -184,15 +184,14 @@ def tier_sentence(tiers: pd.DataFrame) -> str:
     """Markdown generated from a :func:`tier_table`: each tier's size and the criterion that earns it most."""
     shares = tiers.set_index("tier").filter(like="share_points_")
     parts = []
-    for tier, row in tiers.set_index("tier").iterrows():
-        if not row["customers"]:
+    for row in tiers.itertuples():
+        if not row.customers:
             continue
-        driver = shares.loc[tier].idxmax() if shares.loc[tier].notna().any() else None
-        earned = (
-            f", most of it from {driver.removeprefix('share_points_').replace('_', ' ')}" if driver else ""
-        )
+        tier_shares = shares.loc[row.tier]
+        driver = tier_shares.idxmax() if tier_shares.notna().any() else None
+        earned = f", most of it from {driver.removeprefix('share_points_').replace('_', ' ')}" if driver else ""
         parts.append(
-            f"**{tier}**: {row['customers']:,} customers ({row['share_customers']:.0%}), "
-            f"{row['min_points']:g}-{row['max_points']:g} points{earned}"
+            f"**{row.tier}**: {row.customers:,} customers ({row.share_customers:.0%}), "
+            f"{row.min_points:g}-{row.max_points:g} points{earned}"
         )
     return "; ".join(parts) + "."
