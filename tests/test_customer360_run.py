@@ -79,3 +79,15 @@ def test_without_any_extra_source_the_run_succeeds_and_says_what_was_skipped(tmp
     bare = pd.read_parquet(run_dir / "customer_360.parquet")
     assert {"points_spend", "points_regularity", "tier"} <= set(bare.columns)
     assert not [c for c in bare.columns if c.startswith(("events_", "campaigns_", "points_referral"))]
+
+
+def test_a_broken_source_stops_the_run_before_any_notebook_with_one_line(tmp_path):
+    result = run_cli(
+        "run", str(SAMPLE), "-p", "sources.events.columns.event_type=Evnt", "--out", str(tmp_path)
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: {paths.SAMPLE_DIR / 'events.csv'}: column 'Evnt' (sources.events.columns.event_type)"
+        " not in file (did you mean 'Event'?); the file has: Customer, Event, When"
+    )
+    assert not list(tmp_path.iterdir())

@@ -189,7 +189,9 @@ def tier_sentence(tiers: pd.DataFrame) -> str:
             continue
         tier_shares = shares.loc[row.tier]
         driver = tier_shares.idxmax() if tier_shares.notna().any() else None
-        earned = f", most of it from {driver.removeprefix('share_points_').replace('_', ' ')}" if driver else ""
+        earned = (
+            f", most of it from {driver.removeprefix('share_points_').replace('_', ' ')}" if driver else ""
+        )
         parts.append(
             f"**{row.tier}**: {row.customers:,} customers ({row.share_customers:.0%}), "
             f"{row.min_points:g}-{row.max_points:g} points{earned}"

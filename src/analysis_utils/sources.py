@@ -106,6 +106,18 @@ def load_sources(
     return SourceTables(attributes, engagement, contacts, table, skipped)
 
 
+def check_sources(params: RunParams, con: ibis.BaseBackend) -> None:
+    """Open every optional source that has a path: file present and readable, every mapped column there.
+
+    Scans nothing beyond each file's header; raises as :func:`load_sources` would, before any notebook runs.
+    """
+    for name in SOURCE_COLUMNS:
+        source = params.get(f"sources.{name}")
+        if source["path"]:
+            with _opened(con, source, name):
+                pass
+
+
 @contextlib.contextmanager
 def _opened(con: ibis.BaseBackend, source: Mapping[str, Any], name: str) -> Iterator[ir.Table]:
     """The source's file with its own column names; engine errors become one line naming the file."""
