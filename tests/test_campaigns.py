@@ -32,18 +32,18 @@ def test_wilson_interval_holds_the_observed_rate_within_zero_and_one(counts, con
 
 
 def test_response_by_segment_gives_rate_lift_and_advice():
-    contacts = pd.DataFrame(
+    customers = pd.DataFrame(
         {
-            "customer_id": [f"c{i}" for i in range(400)],
-            "campaign_id": "X",
-            "responded": [True] * 60 + [False] * 140 + [True] * 10 + [False] * 190,
+            "segment": ["A", "A", "B", "B", "C"],
+            "campaigns_targeted": [100, 100, 150, 50, 0],
+            "campaigns_responded": [40, 20, 5, 5, 0],
         }
     )
-    labels = pd.DataFrame({"customer_id": contacts["customer_id"], "segment": ["A"] * 200 + ["B"] * 200})
-    table = campaigns.response_by(contacts, labels, "segment", 0.95).set_index("group")
+    table = campaigns.response_by(customers, "segment", 0.95).set_index("group")
     overall = 70 / 400
+    assert campaigns.overall_rate(customers) == overall
     assert table.loc["A", "response_rate"] == 0.3 and table.loc["A", "lift"] == pytest.approx(0.3 / overall)
-    assert table["advice"].to_dict() == {"A": "target", "B": "deprioritise"}
+    assert table["advice"].to_dict() == {"A": "target", "B": "deprioritise"}  # C: no contacts, left out
     text = campaigns.response_sentence(table.reset_index(), overall)
     assert "**Target next time:** A (1.7x)" in text and "**Contact less:** B" in text
 

@@ -68,6 +68,7 @@ def test_without_any_extra_source_the_run_succeeds_and_says_what_was_skipped(tmp
     assert result.returncode == 0, result.stderr
     run_dir = tmp_path / "reports" / "bare" / "2024"
     text = re.sub(r"<[^>]+>", "", (run_dir / "06_customer_360.client.html").read_text())
+    report = re.sub(r"<[^>]+>", "", (run_dir / "09_client_report.client.html").read_text())
     for section, reason in [
         ("Demographic profiles", "no customers file (sources.customers.path is empty)"),
         ("Engagement points", "no events file (sources.events.path is empty)"),
@@ -76,6 +77,7 @@ def test_without_any_extra_source_the_run_succeeds_and_says_what_was_skipped(tmp
         ("Cross-sell", "the transactions carry no product category"),
     ]:
         assert f"{section} skipped: {reason}" in text
+        assert f"{section} skipped: {reason}" in report
     bare = pd.read_parquet(run_dir / "customer_360.parquet")
     assert {"points_spend", "points_regularity", "tier"} <= set(bare.columns)
     assert not [c for c in bare.columns if c.startswith(("events_", "campaigns_", "points_referral"))]

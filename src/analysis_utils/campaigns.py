@@ -1,7 +1,8 @@
 """Campaign response: who was targeted and who responded, by segment and tier, with Wilson intervals.
 
-A contact is one customer targeted by one campaign (``sources.SourceTables.contacts``). The response
-rate of a group is its responding contacts over its contacts; the Wilson score interval gives its
+A contact is one customer targeted by one campaign (``sources.SourceTables.contacts``); the unified
+customer table counts them per customer (:func:`customer_response`). The response rate of a group
+is its responding contacts over its contacts; the Wilson score interval gives its
 uncertainty, and the lift compares it with the overall rate. Definitions: docs/methodology.md,
 section 12.
 """
@@ -48,20 +49,22 @@ def wilson_interval(
     return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)  # clip rounding at p = 0 or 1
 
 
-def response_by(contacts: pd.DataFrame, labels: pd.DataFrame, group: str, confidence: float) -> pd.DataFrame:
-    """Response rate of each value of ``group`` (a column of ``labels``, keyed by customer_id).
+def response_by(customers: pd.DataFrame, group: str, confidence: float) -> pd.DataFrame:
+    """Response rate of each value of ``group``, from the customers' campaign counts.
 
-    Columns: ``group``, ``contacts``, ``responses``, ``response_rate``, ``ci_low``, ``ci_high``
-    (Wilson, at ``confidence``), ``lift`` = rate / overall rate, and ``advice``: ``target`` when
-    the interval lies above the overall rate, ``deprioritise`` when below, ``as the base`` otherwise.
+    ``customers`` has ``group``, ``campaigns_targeted`` (contacts) and ``campaigns_responded``
+    (responding contacts), as in the unified customer table. Columns: ``group``, ``contacts``,
+    ``responses``, ``response_rate``, ``ci_low``, ``ci_high`` (Wilson, at ``confidence``), ``lift``
+    = rate / overall rate, and ``advice``: ``target`` when the interval lies above the overall
+    rate, ``deprioritise`` when below, ``as the base`` otherwise. Groups without contacts are left out.
     """
-    joined = contacts.merge(labels[["customer_id", group]], on="customer_id", how="inner")
-    table = joined.groupby(group, observed=True).agg(
-        contacts=("responded", "size"), responses=("responded", "sum")
+    table = customers.groupby(group, observed=True).agg(
+        contacts=("campaigns_targeted", "sum"), responses=("campaigns_responded", "sum")
     )
-    overall = table["responses"].sum() / table["contacts"].sum()
+    table = table[table["contacts"] > 0]
     low, high = wilson_interval(table["responses"].to_numpy(), table["contacts"].to_numpy(), confidence)
     table = table.assign(response_rate=table["responses"] / table["contacts"], ci_low=low, ci_high=high)
+    overall = overall_rate(customers)
     table["lift"] = table["response_rate"] / overall
     table["advice"] = np.select(
         [table["ci_low"] > overall, table["ci_high"] < overall], ["target", "deprioritise"], "as the base"
@@ -69,9 +72,10 @@ def response_by(contacts: pd.DataFrame, labels: pd.DataFrame, group: str, confid
     return table.reset_index().rename(columns={group: "group"})
 
 
-def overall_rate(contacts: pd.DataFrame) -> float:
-    """Responding contacts / contacts, over every contact given."""
-    return float(contacts["responded"].mean()) if len(contacts) else float("nan")
+def overall_rate(customers: pd.DataFrame) -> float:
+    """Responding contacts / contacts over every customer given (NaN without contacts)."""
+    contacts = customers["campaigns_targeted"].sum()
+    return float(customers["campaigns_responded"].sum() / contacts) if contacts else float("nan")
 
 
 def response_sentence(by_group: pd.DataFrame, overall: float) -> str:

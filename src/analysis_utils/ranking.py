@@ -145,6 +145,12 @@ def assign_tiers(
     return pd.Series(pd.Categorical.from_codes(index, categories=names, ordered=True), index=total.index)
 
 
+def ordered_tiers(tier: pd.Series, tiers: Sequence[Mapping[str, Any]]) -> pd.Series:
+    """Tier names (as read back from an artifact) as the ordered categorical of ``ranking.tiers``."""
+    names = [t["name"] for t in tiers]
+    return pd.Series(pd.Categorical(tier.astype("string"), categories=names, ordered=True), index=tier.index)
+
+
 def tier_table(ranked: pd.DataFrame) -> pd.DataFrame:
     """Per tier: customers, share, points range, mean points per criterion and its share of the points.
 

@@ -79,11 +79,7 @@ def load_sources(
     """
     sources = params.get("sources")
     known = pd.Index(pd.unique(pd.Series(period_customers, dtype="string")))
-    skipped = {
-        name: f"no {name} file (sources.{name}.path is empty)"
-        for name in SOURCE_COLUMNS
-        if not sources[name]["path"]
-    }
+    skipped = absent_sources(sources)
     quality: list[pd.DataFrame] = []
     attributes = engagement = contacts = None
     if "customers" not in skipped:
@@ -104,6 +100,15 @@ def load_sources(
         quality.append(counts)
     table = pd.concat(quality, ignore_index=True) if quality else pd.DataFrame(columns=list(QUALITY_COLUMNS))
     return SourceTables(attributes, engagement, contacts, table, skipped)
+
+
+def absent_sources(sources: Mapping[str, Any]) -> dict[str, str]:
+    """Source name -> why it is absent, for every optional source without a path (``sources`` parameters)."""
+    return {
+        name: f"no {name} file (sources.{name}.path is empty)"
+        for name in SOURCE_COLUMNS
+        if not sources[name]["path"]
+    }
 
 
 def check_sources(params: RunParams, con: ibis.BaseBackend) -> None:
