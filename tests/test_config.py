@@ -131,3 +131,26 @@ def test_cost_and_margin_cannot_both_be_mapped(params_for, client_file):
     result = run_cli("validate", str(client_file(data={"columns": columns})))
     assert result.returncode == 2
     assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_lifetime_value_parameters_are_checked(params_for):
+    with pytest.raises(ConfigError) as raised:
+        params_for(
+            clv={
+                "time_unit": "months",
+                "calibration_end": "mid-2024",
+                "horizon_months": 0,
+                "annual_discount_rate": 1.5,
+                "high_risk_p_alive": 0.7,
+                "medium_risk_p_alive": 0.6,
+            }
+        )
+    message = str(raised.value)
+    for expected in (
+        "clv.time_unit must be one of days, weeks, got 'months'",
+        "clv.calibration_end must be a quoted ISO date, got 'mid-2024'",
+        "clv.horizon_months must be a whole number in 1..120, got 0",
+        "clv.annual_discount_rate must be between 0 and 1, got 1.5",
+        "clv.high_risk_p_alive and clv.medium_risk_p_alive must satisfy 0 < high < medium < 1",
+    ):
+        assert expected in message

@@ -53,6 +53,7 @@ CHOICES = {
     "report.cohort_unit": ("month", "quarter"),
     "ranking.tier_by": ("share", "points"),
     **{f"sources.{name}.format": ("auto", "csv", "parquet", "excel") for name in SOURCE_COLUMNS},
+    "clv.time_unit": ("days", "weeks"),
 }
 # Mappings whose keys the consultant chooses (validated by value, not against the defaults' keys).
 OPEN_MAPPINGS = ("ranking.events",)
@@ -63,7 +64,12 @@ ALTERNATIVE_TYPES = {
 }
 RFM_METRICS = ("recency", "frequency", "monetary")
 RFM_STRATEGIES = ("quantile", "fixed", "saved")
-FRACTIONS = ("prep.max_unparseable_date_share", "prep.max_unparseable_amount_share")
+FRACTIONS = (
+    "prep.max_unparseable_date_share",
+    "prep.max_unparseable_amount_share",
+    "clv.annual_discount_rate",
+    "clv.max_holdout_error",
+)
 STRFTIME_CODES = set("aAbBcdfHIjmMpSUwWxXyYzZ%")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -277,6 +283,7 @@ def _value_problems(values: dict[str, Any]) -> list[str]:
     problems += _source_problems(params.get("sources"))
     problems += _ranking_problems(params.get("ranking"))
     problems += _profiling_problems(params.get("profiling"), params.get("campaigns"), params.get("basket"))
+    problems += _clv_problems(params.get("clv"))
     problems += [
         f"prep.exclude_customers must list quoted ids, got {item!r}"
         for item in params.get("prep.exclude_customers")
@@ -520,6 +527,25 @@ def _profiling_problems(
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _clv_problems(settings: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if settings["calibration_end"] and _parse_date(settings["calibration_end"]) is None:
+        problems.append(f"clv.calibration_end must be a quoted ISO date, got {settings['calibration_end']!r}")
+    if not 1 <= settings["horizon_months"] <= 120:
+        problems.append(
+            f"clv.horizon_months must be a whole number in 1..120, got {settings['horizon_months']}"
+        )
+    if settings["min_repeat_buyers"] < 1:
+        problems.append(f"clv.min_repeat_buyers must be at least 1, got {settings['min_repeat_buyers']}")
+    if not 0 < settings["high_risk_p_alive"] < settings["medium_risk_p_alive"] < 1:
+        problems.append(
+            "clv.high_risk_p_alive and clv.medium_risk_p_alive must satisfy 0 < high < medium < 1"
+        )
+    if settings["top_customers"] < 1:
+        problems.append(f"clv.top_customers must be at least 1, got {settings['top_customers']}")
+    return problems
 
 
 def _parse_date(value: Any) -> dt.datetime | None:

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from analysis_utils import (
     clustering,
+    clv,
     comparison,
     customer360,
     paths,
@@ -120,6 +121,18 @@ class RunContext:
             placed = matrix.fit_transform(rfm.scored_only(self.customers()))
             self.write_artifact("value_matrix", placed[list(value_matrix.ARTIFACT_COLUMNS)])
         return pd.read_parquet(path)
+
+    def future_value(self) -> clv.FutureValue:
+        """Stage 05's fitted lifetime-value model and values; computed here first when the notebook
+        runs stand-alone."""
+        path = self.run_dir / "clv_model.joblib"
+        if not path.is_file():
+            period = self.period
+            result = clv.future_value(
+                self.orders(), period.window_start, period.as_of, self.params.get("clv")
+            )
+            self.write_model("clv_model", result)
+        return joblib.load(path)
 
     def customer_360_result(self) -> customer360.Customer360Result:
         """Stage 06's tables computed from the earlier stages (what notebook 06 shows and saves)."""

@@ -17,6 +17,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from analysis_utils import campaigns, profiling, ranking, sources
+from analysis_utils.clv import VALUE_COLUMNS
 from analysis_utils.config import CUSTOMER_ATTRIBUTES, Period, RunParams
 
 BEHAVIOUR_COLUMNS = (
@@ -34,6 +35,7 @@ BEHAVIOUR_COLUMNS = (
     "cell",
     "segment",
     "value_type",
+    *VALUE_COLUMNS,  # stage 05's future value, when it ran
 )
 
 

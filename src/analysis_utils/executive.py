@@ -50,6 +50,9 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "spend_in_period": ("Spend in the period ({currency})", "{:,.2f}"),
     "days_since_last_order": ("Days since last order", "{:,.0f}"),
     "usual_gap_days": ("Usual days between orders", "{:,.0f}"),
+    "p_alive": ("Chance still active", "{:.0%}"),
+    "expected_purchases": ("Expected purchases", "{:,.1f}"),
+    "clv": ("Expected value ({currency})", "{:,.2f}"),
     "offer": ("Offer", "{}"),
     "campaign": ("Campaign", "{}"),
 }
@@ -322,14 +325,19 @@ def risk_rule(settings: Mapping[str, Any]) -> str:
     )
 
 
-def risk_sentences(by_segment: pd.DataFrame, currency: str) -> str:
-    """Sentences on churn risk (``by_segment``: kpi.risk_by_segment)."""
+OVERDUE_REASON = "their time since the last order is well past their usual gap between orders"
+MODEL_REASON = "the model gives them a low probability of still being active"
+
+
+def risk_sentences(by_segment: pd.DataFrame, currency: str, reason: str = OVERDUE_REASON) -> str:
+    """Sentences on churn risk (``by_segment``: kpi.risk_by_segment); ``reason`` says what high
+    risk means (OVERDUE_REASON for the overdue rule, MODEL_REASON for P(alive))."""
     customers = by_segment[[f"customers_{level}" for level in kpi.RISK_LEVELS]].to_numpy().sum()
     high = int(by_segment["customers_high"].sum())
     revenue_high = float(by_segment["revenue_high"].sum())
     text = (
-        f"{high:,} of {int(customers):,} customers ({high / customers:.0%}) are at high risk: their time "
-        "since the last order is well past their usual gap between orders. They spent "
+        f"{high:,} of {int(customers):,} customers ({high / customers:.0%}) are at high risk: {reason}. "
+        "They spent "
         f"{revenue_high:,.0f} {currency} in this period."
     )
     if revenue_high > 0:

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
-from sklearn.metrics import adjusted_rand_score
+from sklearn.metrics import adjusted_rand_score, roc_auc_score
+
+from analysis_utils import sample
 
 TRUTH_FILE_NAME = "customer_types.csv"
 
@@ -50,3 +52,23 @@ def rand_agreement(labels: pd.DataFrame, truth: pd.DataFrame, label_column: str)
     """
     joined = labels[["customer_id", label_column]].merge(truth, on="customer_id", how="inner")
     return float(adjusted_rand_score(joined["planted_type"], joined[label_column]))
+
+
+def p_alive_auc(values: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
+    """AUC of P(alive) separating the sample's planted active types from its lapsed ones.
+
+    1 = every active customer has a higher P(alive) than every lapsed one, 0.5 = chance. Two
+    comparisons: the repeat buyers who stopped (sample.LAPSED_REPEAT_TYPES) and every fading type
+    (sample.LAPSING_TYPES, whose one-purchase customers have P(alive) = 1 by the model's
+    definition), each against sample.ACTIVE_REPEAT_TYPES. Customers in both tables only.
+    """
+    joined = values[["customer_id", "p_alive"]].merge(truth, on="customer_id", how="inner")
+    active = joined["planted_type"].isin(sample.ACTIVE_REPEAT_TYPES)
+    scores = {}
+    for name, lapsed_types in (
+        ("lapsed repeat buyers", sample.LAPSED_REPEAT_TYPES),
+        ("every fading type", sample.LAPSING_TYPES),
+    ):
+        both = active | joined["planted_type"].isin(lapsed_types)
+        scores[name] = float(roc_auc_score(active[both], joined.loc[both, "p_alive"]))
+    return scores

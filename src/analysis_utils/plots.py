@@ -311,3 +311,48 @@ def response_rates(data: pd.DataFrame, *, overall: float, title: str, ax: Axes |
     ax.set(xlabel="response rate (confidence interval)", ylabel="", title=title)
     ax.legend(loc="lower right")
     return ax
+
+
+def holdout_check(
+    by_frequency: pd.DataFrame, tracking: pd.DataFrame, *, time_unit: str, axes: list[Axes] | None = None
+) -> list[Axes]:
+    """The model's out-of-sample check in one figure: mean holdout purchases, actual and predicted,
+    by calibration repeat purchases (``by_frequency``: clv.HoldoutCheck.by_frequency), and
+    cumulative repeat purchases per time unit across calibration and holdout (``tracking``)."""
+    if axes is None:
+        axes = list(plt.subplots(1, 2, figsize=(11, 3.8))[1])
+    left, right = axes
+    positions = range(len(by_frequency))
+    left.plot(positions, by_frequency["actual"], marker="o", color=ACCENT, label="actual")
+    left.plot(
+        positions, by_frequency["predicted"], marker="s", linestyle="--", color="#e0a458", label="predicted"
+    )
+    left.set_xticks(list(positions), by_frequency["calibration_repeat_purchases"])
+    left.set(
+        xlabel="repeat purchases in the calibration period",
+        ylabel="mean purchases in the holdout",
+        title="Holdout purchases by past frequency",
+    )
+    left.legend()
+    right.plot(tracking["unit"], tracking["actual"], color=ACCENT, label="actual")
+    right.plot(tracking["unit"], tracking["predicted"], linestyle="--", color="#e0a458", label="predicted")
+    split = tracking.loc[~tracking["holdout"], "unit"].max()
+    right.axvline(split, color="grey", linestyle=":", label="end of calibration")
+    right.yaxis.set_major_formatter(FuncFormatter(_thousands))
+    right.set(
+        xlabel=f"{time_unit} since the start of the period",
+        ylabel="cumulative repeat purchases",
+        title="Repeat purchases over time",
+    )
+    right.legend(loc="upper left")
+    return axes
+
+
+def future_value_by_segment(data: pd.DataFrame, *, currency: str, ax: Axes | None = None) -> Axes:
+    """Bars of expected future value (CLV) per segment (``data``: segment, clv), largest at the top."""
+    ax = _axes(ax)
+    ordered = data.sort_values("clv")
+    ax.barh(ordered["segment"], ordered["clv"], color=ACCENT)
+    ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.set(xlabel=f"expected value over the horizon ({currency})", ylabel="", title="Future value by segment")
+    return ax

@@ -199,6 +199,13 @@ TYPE_PROFILES: dict[str, TypeProfile] = {
     "one_time_big_spender": TypeProfile(0.046, (1, 1), (1, 365), (1, 365), 12.0, 2.0),
     "churned": TypeProfile(0.079, (3, 12), (420, 730), (370, 480), 1.8, 1.8),
 }
+LAPSED_REPEAT_TYPES = ("at_risk", "cant_lose")
+"""Types that bought repeatedly in the final year and then stopped (last order 100-320 days
+before ``end``): a model of whether customers are still active should rank them lowest."""
+LAPSING_TYPES = (*LAPSED_REPEAT_TYPES, "need_attention", "hibernating")
+"""All types whose purchases are fading in the final year, including those with 1-5 orders."""
+ACTIVE_REPEAT_TYPES = ("champions", "loyal", "potential_loyalist")
+"""Types buying steadily up to the end."""
 TEST_CUSTOMER_PROFILE = TypeProfile(0.0, (6, 6), (200, 330), (5, 60), 1.5, 1.0)
 TEST_CUSTOMER_TYPE = "internal_test"
 BIG_SPENDER_TYPE = "one_time_big_spender"

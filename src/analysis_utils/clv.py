@@ -1,0 +1,628 @@
+"""Buy-till-you-die models: BG/NBD repeat purchases and P(alive), Gamma-Gamma spend, CLV.
+
+Definitions (docs/methodology.md, section 11). Time is measured in the unit ``time_unit``
+(``days`` or ``weeks``: 7 days) from calendar dates; a *purchase occasion* is a calendar day on
+which a customer's orders have a positive net amount (several orders on one day are one occasion,
+a day whose orders were all returned is none).
+
+x
+    Repeat purchase occasions: occasions after the customer's first one in the observation window.
+t_x
+    Time from the first occasion to the last one (0 when x = 0).
+T
+    Time from the first occasion to the end of observation (its exclusive end, midnight).
+mean_repeat_spend
+    Mean net amount of the repeat occasions (client currency); missing when x = 0. The first
+    occasion is left out, as Gamma-Gamma models the spend of repeat purchases.
+
+BG/NBD (Fader, Hardie and Lee 2005): while active, a customer buys as a Poisson process of rate
+lambda ~ Gamma(r, alpha); after each repeat purchase the customer drops out with probability
+p ~ Beta(a, b). Gamma-Gamma (Fader, Hardie and Lee 2005b): spends per occasion are Gamma(p, nu)
+with nu ~ Gamma(q, gamma), independent of the purchase process. Both are fitted by maximum
+likelihood (no prior) on the log of their parameters, so the estimates stay positive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+from scipy import optimize, special
+
+from analysis_utils.engine import exact_sum
+from analysis_utils.errors import ConfigError
+
+TIME_UNIT_DAYS = {"days": 1.0, "weeks": 7.0}
+DAYS_PER_MONTH = 365.25 / 12
+SUMMARY_COLUMNS = ("customer_id", "x", "t_x", "T", "mean_repeat_spend", "first_purchase", "last_purchase")
+VALUE_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv", "clv_if_active")
+"""Columns the model adds to the customer table (methodology section 11)."""
+FREQUENCY_BUCKETS = 7  # calibration plot: x = 0, 1, ..., 6 and "7+"
+
+
+# ---------------------------------------------------------------------------- customer summary
+
+
+def purchase_occasions(orders: ir.Table, start: datetime | None, end: datetime) -> ir.Table:
+    """One row per customer and purchase day in ``[start, end)`` (Ibis, backend-neutral).
+
+    Columns ``customer_id``, ``day`` (date), ``spend`` (net amount of the day's orders, client
+    currency, > 0) and ``first_day`` (the customer's first purchase day in the range).
+    ``start`` None = all orders before ``end``.
+    """
+    in_range = orders.order_date < end
+    if start is not None:
+        in_range &= orders.order_date >= start
+    dated = orders.filter(in_range).mutate(day=orders.order_date.date())
+    days = dated.group_by(["customer_id", "day"]).aggregate(spend=exact_sum(dated.amount))
+    days = days.filter(days.spend > 0)
+    return days.mutate(first_day=days.day.min().over(ibis.window(group_by="customer_id")))
+
+
+def summarise(occasions: ir.Table, end: datetime, time_unit: str) -> pd.DataFrame:
+    """The per-customer summary of the module docstring, sorted by ``customer_id``.
+
+    ``end`` is the exclusive end of observation; times are in ``time_unit``.
+    """
+    unit_days = _unit_days(time_unit)
+    repeat_spend = ibis.ifelse(occasions.day == occasions.first_day, 0.0, occasions.spend)
+    per_customer = (
+        occasions.group_by("customer_id")
+        .aggregate(
+            occasions=occasions.count(),
+            repeat_spend=exact_sum(repeat_spend),
+            first_purchase=occasions.day.min(),
+            last_purchase=occasions.day.max(),
+        )
+        .order_by("customer_id")
+        .to_pandas()
+    )
+    first = pd.to_datetime(per_customer["first_purchase"])
+    last = pd.to_datetime(per_customer["last_purchase"])
+    x = per_customer["occasions"].astype("int64") - 1
+    summary = pd.DataFrame(
+        {
+            "customer_id": per_customer["customer_id"].astype("str"),
+            "x": x,
+            "t_x": (last - first).dt.days / unit_days,
+            "T": (pd.Timestamp(end.date()) - first).dt.days / unit_days,
+            "mean_repeat_spend": (per_customer["repeat_spend"] / x).where(x > 0),
+            "first_purchase": first.astype("datetime64[s]"),
+            "last_purchase": last.astype("datetime64[s]"),
+        }
+    )
+    return summary.reset_index(drop=True)
+
+
+def _unit_days(time_unit: str) -> float:
+    if time_unit not in TIME_UNIT_DAYS:
+        raise ConfigError(f"clv.time_unit must be one of {', '.join(TIME_UNIT_DAYS)}, got {time_unit!r}")
+    return TIME_UNIT_DAYS[time_unit]
+
+
+# ---------------------------------------------------------------------------- BG/NBD
+
+
+@dataclass(frozen=True)
+class BGNBDParams:
+    """BG/NBD parameters: purchase rate ~ Gamma(shape r, rate alpha [per time unit]); dropout
+    probability after each repeat purchase ~ Beta(a, b)."""
+
+    r: float
+    alpha: float
+    a: float
+    b: float
+
+
+def bgnbd_log_likelihood(params: BGNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """Log-likelihood of each customer's (x, t_x, T) under BG/NBD (Fader et al. 2005, eq. 6).
+
+    ln L = lnG(r+x) - lnG(r) + r ln(alpha) + lnG(a+b) + lnG(b+x) - lnG(b) - lnG(a+b+x)
+           + ln[(alpha+T)^-(r+x) + [x>0] a/(b+x-1) (alpha+t_x)^-(r+x)]
+    """
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    x = np.asarray(x, dtype="float64")
+    gamma_terms = (
+        special.gammaln(r + x)
+        - special.gammaln(r)
+        + r * np.log(alpha)
+        + special.gammaln(a + b)
+        + special.gammaln(b + x)
+        - special.gammaln(b)
+        - special.gammaln(a + b + x)
+    )
+    still_active = -(r + x) * np.log(alpha + np.asarray(T, dtype="float64"))
+    return gamma_terms + np.logaddexp(still_active, _log_dropped_after_last(params, x, t_x))
+
+
+def _log_dropped_after_last(params: BGNBDParams, x: np.ndarray, t_x: np.ndarray) -> np.ndarray:
+    """ln[a/(b+x-1) (alpha+t_x)^-(r+x)] for x > 0; -inf for x = 0 (no dropout before a repeat)."""
+    repeat = x > 0
+    safe_gap = np.where(repeat, params.b + x - 1, 1.0)
+    value = (
+        np.log(params.a)
+        - np.log(safe_gap)
+        - (params.r + x) * np.log(params.alpha + np.asarray(t_x, dtype="float64"))
+    )
+    return np.where(repeat, value, -np.inf)
+
+
+def p_alive(params: BGNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """P(still active at T | x, t_x, T) = 1 / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x)).
+
+    A customer without a repeat purchase has P(alive) = 1: in BG/NBD dropout only follows a
+    repeat purchase.
+    """
+    x = np.asarray(x, dtype="float64")
+    log_odds_dropped = _log_dropped_after_last(params, x, t_x) + (params.r + x) * np.log(
+        params.alpha + np.asarray(T, dtype="float64")
+    )
+    return special.expit(-log_odds_dropped)
+
+
+def expected_purchases(
+    params: BGNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, horizon: float | np.ndarray
+) -> np.ndarray:
+    """Expected purchase occasions in (T, T + horizon] given (x, t_x, T) (Fader et al. 2005, eq. 10):
+    :func:`expected_purchases_if_alive` x :func:`p_alive`."""
+    return expected_purchases_if_alive(params, x, T, horizon) * p_alive(params, x, t_x, T)
+
+
+def expected_purchases_if_alive(
+    params: BGNBDParams, x: np.ndarray, T: np.ndarray, horizon: float | np.ndarray
+) -> np.ndarray:
+    """Expected purchase occasions in (T, T + horizon] of a customer known to be active at T:
+
+    (a+b+x-1)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t))],
+    t = horizon (time units).
+    """
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    x = np.asarray(x, dtype="float64")
+    T = np.asarray(T, dtype="float64")
+    horizon = np.asarray(horizon, dtype="float64")
+    ahead = alpha + T + horizon
+    hypergeometric = special.hyp2f1(r + x, b + x, a + b + x - 1, horizon / ahead)
+    return (a + b + x - 1) / (a - 1) * (1 - np.exp((r + x) * np.log((alpha + T) / ahead)) * hypergeometric)
+
+
+def expected_purchases_new(params: BGNBDParams, t: np.ndarray) -> np.ndarray:
+    """Expected repeat purchases in (0, t] of a customer just acquired (Fader et al. 2005, eq. 7).
+
+    E[X(t)] = (a+b-1)/(a-1) [1 - (alpha/(alpha+t))^r 2F1(r, b; a+b-1; t/(alpha+t))].
+    """
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    t = np.asarray(t, dtype="float64")
+    hypergeometric = special.hyp2f1(r, b, a + b - 1, t / (alpha + t))
+    return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hypergeometric)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Outcome of a maximum-likelihood fit: parameters, total log-likelihood, convergence."""
+
+    params: Any
+    log_likelihood: float
+    converged: bool
+    n_customers: int
+
+
+def fit_bgnbd(summary: pd.DataFrame) -> Fit:
+    """Maximum-likelihood BG/NBD parameters of a summary (columns x, t_x, T).
+
+    Customers with the same (x, t_x, T) are grouped and weighted, so the cost grows with the
+    number of distinct triples, not customers.
+    """
+    triples = summary[["x", "t_x", "T"]].to_numpy(dtype="float64")
+    distinct, counts = np.unique(triples, axis=0, return_counts=True)
+    x, t_x, T = distinct.T
+
+    def mean_negative(log_params: np.ndarray) -> float:
+        params = BGNBDParams(*np.exp(log_params))
+        return -float(counts @ bgnbd_log_likelihood(params, x, t_x, T)) / counts.sum()
+
+    start = np.log([1.0, max(float(np.mean(T)), 1e-3), 1.0, 1.0])
+    return _maximise(mean_negative, start, BGNBDParams, int(counts.sum()))
+
+
+# ---------------------------------------------------------------------------- Gamma-Gamma
+
+
+@dataclass(frozen=True)
+class GammaGammaParams:
+    """Gamma-Gamma parameters: spend per occasion ~ Gamma(shape p, rate nu), nu ~ Gamma(q, gamma)."""
+
+    p: float
+    q: float
+    gamma: float
+
+    @property
+    def population_mean_spend(self) -> float:
+        """Mean spend per occasion over all customers, p gamma / (q - 1) (infinite when q <= 1)."""
+        return self.p * self.gamma / (self.q - 1) if self.q > 1 else np.inf
+
+
+def gamma_gamma_log_likelihood(params: GammaGammaParams, x: np.ndarray, mean_spend: np.ndarray) -> np.ndarray:
+    """Log density of each repeat buyer's mean spend m over x occasions:
+
+    ln f = lnG(px+q) - lnG(px) - lnG(q) + q ln(gamma) + (px-1) ln m + px ln x - (px+q) ln(gamma + m x)
+    """
+    p, q, gamma = params.p, params.q, params.gamma
+    x = np.asarray(x, dtype="float64")
+    m = np.asarray(mean_spend, dtype="float64")
+    return (
+        special.gammaln(p * x + q)
+        - special.gammaln(p * x)
+        - special.gammaln(q)
+        + q * np.log(gamma)
+        + (p * x - 1) * np.log(m)
+        + p * x * np.log(x)
+        - (p * x + q) * np.log(gamma + m * x)
+    )
+
+
+def expected_spend(params: GammaGammaParams, x: np.ndarray, mean_spend: np.ndarray) -> np.ndarray:
+    """Expected spend per future occasion: p (gamma + x m) / (p x + q - 1); customers without a
+    repeat purchase (x = 0, m missing) get the population mean p gamma / (q - 1)."""
+    x = np.asarray(x, dtype="float64")
+    m = np.nan_to_num(np.asarray(mean_spend, dtype="float64"), nan=0.0)
+    return params.p * (params.gamma + x * m) / (params.p * x + params.q - 1)
+
+
+def fit_gamma_gamma(summary: pd.DataFrame) -> Fit:
+    """Maximum-likelihood Gamma-Gamma parameters on the repeat buyers (x > 0, positive spend)."""
+    repeat = summary[(summary["x"] > 0) & (summary["mean_repeat_spend"] > 0)]
+    x = repeat["x"].to_numpy(dtype="float64")
+    m = repeat["mean_repeat_spend"].to_numpy(dtype="float64")
+
+    def mean_negative(log_params: np.ndarray) -> float:
+        return -float(np.mean(gamma_gamma_log_likelihood(GammaGammaParams(*np.exp(log_params)), x, m)))
+
+    start = np.log([1.0, 2.0, max(float(np.mean(m)), 1e-3)])
+    return _maximise(mean_negative, start, GammaGammaParams, len(repeat))
+
+
+def _maximise(mean_negative, start: np.ndarray, make, n_customers: int) -> Fit:
+    """Minimise a mean negative log-likelihood over log-parameters (L-BFGS-B, then Nelder-Mead
+    from its end point when L-BFGS-B reports no convergence)."""
+    if n_customers == 0:
+        return Fit(make(*np.full(len(start), np.nan)), float("nan"), False, 0)
+    with np.errstate(all="ignore"):
+        result = optimize.minimize(mean_negative, start, method="L-BFGS-B", bounds=[(-12, 12)] * len(start))
+        if not result.success:
+            result = optimize.minimize(
+                mean_negative,
+                result.x,
+                method="Nelder-Mead",
+                options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-10},
+            )
+    converged = bool(result.success) and bool(np.all(np.abs(result.x) < 12))
+    return Fit(make(*np.exp(result.x)), -float(result.fun) * n_customers, converged, n_customers)
+
+
+# ---------------------------------------------------------------------------- CLV
+
+
+def customer_lifetime_value(
+    bgnbd: BGNBDParams,
+    gamma_gamma: GammaGammaParams,
+    summary: pd.DataFrame,
+    horizon_months: int,
+    annual_discount_rate: float,
+    time_unit: str,
+) -> pd.DataFrame:
+    """P(alive), expected purchases and spend, and discounted CLV of each customer of ``summary``.
+
+    CLV = sum over months k = 1..horizon of (E[Y(k months)] - E[Y(k-1 months)]) x expected spend
+    x (1 + annual_discount_rate)^(-k/12): the purchases expected in month k, valued at the
+    customer's expected spend per occasion and discounted to the end of observation. A month is
+    365.25 / 12 days. ``expected_purchases`` is E[Y(horizon)], undiscounted. ``clv_if_active`` is
+    the same value for a customer known to be active (clv = clv_if_active x p_alive).
+    """
+    x, t_x, T = (summary[column].to_numpy(dtype="float64") for column in ("x", "t_x", "T"))
+    months = np.arange(horizon_months + 1)
+    horizons = months * DAYS_PER_MONTH / _unit_days(time_unit)
+    if_alive = expected_purchases_if_alive(bgnbd, x[:, None], T[:, None], horizons[None, :])
+    discount = (1 + annual_discount_rate) ** (-months[1:] / 12)
+    spend = expected_spend(gamma_gamma, x, summary["mean_repeat_spend"].to_numpy(dtype="float64"))
+    alive = p_alive(bgnbd, x, t_x, T)
+    value_if_active = spend * (np.diff(if_alive, axis=1) @ discount)
+    return pd.DataFrame(
+        {
+            "customer_id": summary["customer_id"].to_numpy(),
+            "p_alive": alive,
+            "expected_purchases": if_alive[:, -1] * alive,
+            "expected_spend": spend,
+            "clv": value_if_active * alive,
+            "clv_if_active": value_if_active,
+        }
+    )
+
+
+def spend_frequency_correlation(summary: pd.DataFrame) -> float:
+    """Pearson correlation of x and mean repeat spend over repeat buyers: Gamma-Gamma assumes
+    spend per occasion independent of purchase frequency, so it should be near 0."""
+    repeat = summary[summary["x"] > 0]
+    if len(repeat) < 3 or repeat["x"].nunique() < 2:
+        return float("nan")
+    return float(np.corrcoef(repeat["x"], repeat["mean_repeat_spend"])[0, 1])
+
+
+# ---------------------------------------------------------------------------- simulation
+
+
+def simulate_bgnbd(params: BGNBDParams, T: np.ndarray, seed: int, holdout: float = 0.0) -> pd.DataFrame:
+    """Draw (x, t_x, T) for customers observed for ``T`` time units after their first purchase,
+    and ``holdout_purchases``, their purchases in the ``holdout`` time units after ``T``.
+
+    Each customer draws lambda ~ Gamma(r, 1/alpha) and p ~ Beta(a, b), then repeat purchases
+    with exponential gaps until ``T + holdout`` or, after a purchase, a dropout with
+    probability p. Vectorised over customers; loops over purchase number only.
+    """
+    rng = np.random.default_rng(seed)
+    T = np.asarray(T, dtype="float64")
+    rate = rng.gamma(params.r, 1 / params.alpha, len(T))
+    dropout = rng.beta(params.a, params.b, len(T))
+    clock = np.zeros(len(T))
+    x = np.zeros(len(T), dtype="int64")
+    t_x = np.zeros(len(T))
+    later = np.zeros(len(T), dtype="int64")
+    active = np.arange(len(T))
+    while active.size:
+        clock[active] += rng.exponential(1 / rate[active])
+        bought = active[clock[active] < T[active] + holdout]
+        observed = bought[clock[bought] < T[bought]]
+        x[observed] += 1
+        t_x[observed] = clock[observed]
+        later[bought[clock[bought] >= T[bought]]] += 1
+        active = bought[rng.random(bought.size) >= dropout[bought]]
+    return pd.DataFrame({"x": x, "t_x": t_x, "T": T, "holdout_purchases": later})
+
+
+def simulate_gamma_gamma(params: GammaGammaParams, x: np.ndarray, seed: int) -> np.ndarray:
+    """Mean spend over ``x`` occasions (x > 0) for each customer: nu ~ Gamma(q, 1/gamma), the sum
+    of x spends ~ Gamma(p x, 1/nu)."""
+    rng = np.random.default_rng(seed)
+    x = np.asarray(x, dtype="float64")
+    nu = rng.gamma(params.q, 1 / params.gamma, len(x))
+    return rng.gamma(params.p * x, 1 / nu) / x
+
+
+# ---------------------------------------------------------------------------- holdout validation
+
+
+@dataclass(frozen=True)
+class HoldoutCheck:
+    """Calibration/holdout validation of BG/NBD (methodology section 11.3).
+
+    ``customers``: customer_id, x (calibration), predicted and actual holdout occasions.
+    ``by_frequency``: per calibration x (0..6, "7+"): customers, mean actual, mean predicted.
+    ``tracking``: per time unit since the window start: cumulative repeat occasions of the
+    calibration customers, actual and predicted (BG/NBD fitted on the calibration period).
+    """
+
+    calibration_end: datetime
+    holdout_length: float
+    fit: Fit
+    customers: pd.DataFrame
+    by_frequency: pd.DataFrame
+    tracking: pd.DataFrame
+
+    @property
+    def total_actual(self) -> float:
+        return float(self.customers["actual"].sum())
+
+    @property
+    def total_predicted(self) -> float:
+        return float(self.customers["predicted"].sum())
+
+    @property
+    def relative_error(self) -> float:
+        """(predicted - actual) / actual of the holdout total; NaN when nothing was bought."""
+        actual = self.total_actual
+        return (self.total_predicted - actual) / actual if actual else float("nan")
+
+
+def holdout_check(
+    orders: ir.Table, start: datetime | None, calibration_end: datetime, end: datetime, time_unit: str
+) -> HoldoutCheck:
+    """Fit BG/NBD on ``[start, calibration_end)`` and compare its predictions for
+    ``[calibration_end, end)`` with the purchases that happened there."""
+    unit_days = _unit_days(time_unit)
+    calibration = summarise(purchase_occasions(orders, start, calibration_end), calibration_end, time_unit)
+    fit = fit_bgnbd(calibration)
+    holdout_length = (end - calibration_end).days / unit_days
+    holdout = purchase_occasions(orders, calibration_end, end)
+    actual = holdout.group_by("customer_id").aggregate(actual=holdout.count()).to_pandas()
+    customers = calibration[["customer_id", "x", "t_x", "T"]].merge(actual, on="customer_id", how="left")
+    customers["actual"] = customers["actual"].fillna(0).astype("int64")
+    customers["predicted"] = expected_purchases(
+        fit.params, customers["x"], customers["t_x"], customers["T"], holdout_length
+    )
+    occasions = purchase_occasions(orders, start, end)
+    return HoldoutCheck(
+        calibration_end=calibration_end,
+        holdout_length=holdout_length,
+        fit=fit,
+        customers=customers[["customer_id", "x", "predicted", "actual"]],
+        by_frequency=_by_frequency(customers),
+        tracking=_tracking(occasions, calibration, fit.params, start, calibration_end, end, unit_days),
+    )
+
+
+def _by_frequency(customers: pd.DataFrame) -> pd.DataFrame:
+    bucket = customers["x"].clip(upper=FREQUENCY_BUCKETS)
+    labels = [str(k) for k in range(FREQUENCY_BUCKETS)] + [f"{FREQUENCY_BUCKETS}+"]
+    table = customers.groupby(bucket).agg(
+        customers=("x", "size"), actual=("actual", "mean"), predicted=("predicted", "mean")
+    )
+    table.index = [labels[int(k)] for k in table.index]
+    table.index.name = "calibration_repeat_purchases"
+    return table.reset_index()
+
+
+def _tracking(
+    occasions: ir.Table,
+    calibration: pd.DataFrame,
+    params: BGNBDParams,
+    start: datetime | None,
+    calibration_end: datetime,
+    end: datetime,
+    unit_days: float,
+) -> pd.DataFrame:
+    """Cumulative repeat occasions per time unit, actual and predicted, of the calibration customers."""
+    origin = pd.Timestamp((start or calibration["first_purchase"].min()).date())
+    n_units = int(np.ceil((pd.Timestamp(end.date()) - origin).days / unit_days))
+    repeats = occasions.filter(
+        (occasions.day > occasions.first_day) & (occasions.first_day < calibration_end.date())
+    )
+    repeat_days = repeats.group_by("day").aggregate(purchases=repeats.count()).to_pandas()
+    unit_index = ((pd.to_datetime(repeat_days["day"]) - origin).dt.days // unit_days).astype("int64")
+    actual = np.bincount(unit_index, weights=repeat_days["purchases"], minlength=n_units)[:n_units]
+    cohorts = ((calibration["first_purchase"] - origin).dt.days / unit_days).value_counts()
+    ends = np.arange(1, n_units + 1, dtype="float64")
+    since_first = np.clip(ends[:, None] - cohorts.index.to_numpy()[None, :], 0, None)
+    predicted = expected_purchases_new(params, since_first) @ cohorts.to_numpy(dtype="float64")
+    calibration_units = (pd.Timestamp(calibration_end.date()) - origin).days / unit_days
+    return pd.DataFrame(
+        {
+            "unit": ends.astype("int64"),
+            "actual": np.cumsum(actual),
+            "predicted": predicted,
+            "holdout": ends > calibration_units,
+        }
+    )
+
+
+# ---------------------------------------------------------------------------- the stage
+
+
+@dataclass(frozen=True)
+class FutureValue:
+    """Stage 05's outcome: per-customer values, both fits, the holdout check, and whether the
+    model is trustworthy enough to replace the rule-based churn risk (and why)."""
+
+    summary: pd.DataFrame
+    values: pd.DataFrame
+    bgnbd: Fit
+    gamma_gamma: Fit
+    holdout: HoldoutCheck
+    spend_correlation: float
+    trusted: bool
+    reason: str
+
+    def model_record(self) -> dict[str, Any]:
+        """The fitted parameters and checks as plain values (saved as clv_model.json)."""
+        return {
+            "bgnbd": {name: float(value) for name, value in asdict(self.bgnbd.params).items()},
+            "bgnbd_log_likelihood": self.bgnbd.log_likelihood,
+            "gamma_gamma": {name: float(value) for name, value in asdict(self.gamma_gamma.params).items()},
+            "gamma_gamma_log_likelihood": self.gamma_gamma.log_likelihood,
+            "customers": self.bgnbd.n_customers,
+            "repeat_buyers": self.gamma_gamma.n_customers,
+            "calibration_end": self.holdout.calibration_end.date().isoformat(),
+            "holdout_actual": self.holdout.total_actual,
+            "holdout_predicted": self.holdout.total_predicted,
+            "holdout_relative_error": self.holdout.relative_error,
+            "spend_frequency_correlation": self.spend_correlation,
+            "trusted": self.trusted,
+            "reason": self.reason,
+        }
+
+
+def calibration_end(
+    settings: Mapping[str, Any], start: datetime | None, end: datetime, first_order: datetime
+) -> datetime:
+    """``clv.calibration_end`` when set, else the midpoint (whole days) of the observation window,
+    which starts at the window start or, for an all-history period, at the first order."""
+    if settings["calibration_end"]:
+        chosen = datetime.fromisoformat(str(settings["calibration_end"]))
+    else:
+        origin = start or datetime.combine(first_order.date(), datetime.min.time())
+        chosen = origin + timedelta(days=(end - origin).days // 2)
+    if not (start or first_order) < chosen < end:
+        raise ConfigError(
+            f"clv.calibration_end {chosen:%Y-%m-%d} must fall inside the period "
+            f"({(start or first_order):%Y-%m-%d} to {end:%Y-%m-%d})"
+        )
+    return chosen
+
+
+def future_value(
+    orders: ir.Table, start: datetime | None, end: datetime, settings: Mapping[str, Any]
+) -> FutureValue:
+    """Fit BG/NBD and Gamma-Gamma on the period's orders in ``[start, end)`` and value every customer.
+
+    ``settings`` is the ``clv`` parameter section. The model is *trusted* when both fits converged,
+    there are at least ``min_repeat_buyers`` repeat buyers, Gamma-Gamma's q exceeds 1 (finite mean
+    spend) and the calibration/holdout total is within ``max_holdout_error`` of what happened.
+    """
+    time_unit = settings["time_unit"]
+    summary = summarise(purchase_occasions(orders, start, end), end, time_unit)
+    bgnbd, gamma_gamma = fit_bgnbd(summary), fit_gamma_gamma(summary)
+    split = calibration_end(settings, start, end, summary["first_purchase"].min().to_pydatetime())
+    holdout = holdout_check(orders, start, split, end, time_unit)
+    values = customer_lifetime_value(
+        bgnbd.params,
+        gamma_gamma.params,
+        summary,
+        settings["horizon_months"],
+        settings["annual_discount_rate"],
+        time_unit,
+    )
+    trusted, reason = _trust(bgnbd, gamma_gamma, holdout, settings)
+    return FutureValue(
+        summary, values, bgnbd, gamma_gamma, holdout, spend_frequency_correlation(summary), trusted, reason
+    )
+
+
+def _trust(
+    bgnbd: Fit, gamma_gamma: Fit, holdout: HoldoutCheck, settings: Mapping[str, Any]
+) -> tuple[bool, str]:
+    if gamma_gamma.n_customers < settings["min_repeat_buyers"]:
+        return False, (
+            f"only {gamma_gamma.n_customers:,} customers bought again in the period "
+            f"(clv.min_repeat_buyers = {settings['min_repeat_buyers']:,})"
+        )
+    if not (bgnbd.converged and gamma_gamma.converged and holdout.fit.converged):
+        return False, "a model fit did not converge"
+    if gamma_gamma.params.q <= 1:
+        return False, f"the spend model has no finite mean (q = {gamma_gamma.params.q:.2f} <= 1)"
+    error = holdout.relative_error
+    if not abs(error) <= settings["max_holdout_error"]:
+        return False, (
+            f"the holdout check missed by {error:+.0%} "
+            f"(clv.max_holdout_error = {settings['max_holdout_error']:.0%})"
+        )
+    return True, (
+        f"{gamma_gamma.n_customers:,} repeat buyers; the holdout check predicted "
+        f"{holdout.total_predicted:,.0f} purchases against {holdout.total_actual:,.0f} ({error:+.1%})"
+    )
+
+
+def p_alive_risk(values: pd.DataFrame, settings: Mapping[str, Any]) -> pd.Series:
+    """Churn risk from P(alive): ``high`` below ``clv.high_risk_p_alive``, ``medium`` below
+    ``clv.medium_risk_p_alive``, ``low`` otherwise (missing P(alive) counts as low)."""
+    p = values["p_alive"].fillna(1.0)
+    level = np.select(
+        [p < settings["high_risk_p_alive"], p < settings["medium_risk_p_alive"]],
+        ["high", "medium"],
+        default="low",
+    )
+    return pd.Series(level, index=values.index, name="churn_risk")
+
+
+def value_at_risk(customers: pd.DataFrame, settings: Mapping[str, Any]) -> pd.DataFrame:
+    """Customers of a ``clv.valuable_segments`` segment with P(alive) below ``clv.high_risk_p_alive``,
+    with ``value_at_risk = clv_if_active x (1 - p_alive)``: the future value they would bring if
+    still active, times the chance that they are not."""
+    risky = customers[
+        customers["segment"].isin(settings["valuable_segments"])
+        & (customers["p_alive"] < settings["high_risk_p_alive"])
+    ]
+    return risky.assign(value_at_risk=risky["clv_if_active"] * (1 - risky["p_alive"]))

@@ -1,0 +1,141 @@
+"""Future value in words and tables: what notebooks 05 (future value) and 09 (client report) say
+about the lifetime-value model, generated from its numbers (methodology section 11)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis_utils import clv, privacy
+
+
+def with_values(customers: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+    """``customers`` with the model's columns (clv.VALUE_COLUMNS) joined on customer_id, replacing
+    any earlier copy; customers the model does not see (no positive purchase day) get missing values."""
+    kept = customers.drop(columns=[c for c in clv.VALUE_COLUMNS if c in customers.columns])
+    return kept.merge(values[["customer_id", *clv.VALUE_COLUMNS]], on="customer_id", how="left")
+
+
+def parameter_table(result: clv.FutureValue, time_unit: str) -> pd.DataFrame:
+    """Fitted parameters with what each means, in the time unit of the fit."""
+    bg, gg = result.bgnbd.params, result.gamma_gamma.params
+    unit = time_unit.removesuffix("s")
+    rows = [
+        ("BG/NBD", "r", bg.r, "shape of the purchase rates across customers"),
+        (
+            "BG/NBD",
+            "alpha",
+            bg.alpha,
+            f"scale: mean purchase rate r/alpha = {bg.r / bg.alpha:.3f} per {unit}",
+        ),
+        ("BG/NBD", "a", bg.a, "dropout after a purchase ~ Beta(a, b)"),
+        ("BG/NBD", "b", bg.b, f"mean dropout probability a/(a+b) = {bg.a / (bg.a + bg.b):.3f}"),
+        ("Gamma-Gamma", "p", gg.p, "shape of a customer's spend per purchase"),
+        ("Gamma-Gamma", "q", gg.q, "shape of the spend level across customers (q > 1 for a finite mean)"),
+        (
+            "Gamma-Gamma",
+            "gamma",
+            gg.gamma,
+            f"scale: mean spend per purchase p gamma/(q-1) = {gg.population_mean_spend:,.2f}",
+        ),
+    ]
+    return pd.DataFrame(rows, columns=["model", "parameter", "estimate", "meaning"])
+
+
+def holdout_sentences(check: clv.HoldoutCheck, time_unit: str) -> str:
+    """How well the model fitted before the split predicted the purchases after it."""
+    error = check.relative_error
+    verdict = "close to" if abs(error) <= 0.1 else ("above" if error > 0 else "below")
+    return (
+        f"Fitted only on orders before {check.calibration_end:%Y-%m-%d}, the model predicted "
+        f"{check.total_predicted:,.0f} purchases in the {check.holdout_length:,.0f} {time_unit} after it; "
+        f"{check.total_actual:,.0f} happened ({error:+.1%}), {verdict} the truth."
+    )
+
+
+def spend_check_sentence(correlation: float) -> str:
+    """The Gamma-Gamma independence check in words (Pearson correlation of x and mean spend)."""
+    if np.isnan(correlation):
+        return "Too few repeat buyers to check whether spend per purchase depends on frequency."
+    strength = "weak" if abs(correlation) < 0.3 else "marked"
+    consequence = (
+        "so the spend model's assumption holds well enough."
+        if strength == "weak"
+        else "so the spend model's assumption of independence is stretched: read expected spend as a "
+        "customer's own average, shrunk little towards the mean."
+    )
+    return (
+        f"Spend per purchase and number of purchases correlate at {correlation:+.2f} among repeat buyers, "
+        f"a {strength} link, {consequence}"
+    )
+
+
+def trust_sentence(result: clv.FutureValue) -> str:
+    """Whether the report relies on P(alive) for churn risk, and why."""
+    if result.trusted:
+        return f"The model is used for churn risk: {result.reason}."
+    return f"The model is not used for churn risk, which falls back to the overdue rule: {result.reason}."
+
+
+def value_by_segment(customers: pd.DataFrame) -> pd.DataFrame:
+    """Per segment: customers, mean P(alive), expected purchases and total and mean CLV (currency)."""
+    table = customers.groupby("segment", observed=True).agg(
+        customers=("customer_id", "size"),
+        mean_p_alive=("p_alive", "mean"),
+        expected_purchases=("expected_purchases", "sum"),
+        clv=("clv", "sum"),
+        mean_clv=("clv", "mean"),
+    )
+    return table.sort_values(["clv"], ascending=False).reset_index()
+
+
+def top_by_value(customers: pd.DataFrame, salt: str, n: int) -> pd.DataFrame:
+    """The ``n`` customers of highest CLV, ids pseudonymised (for client outputs)."""
+    top = (
+        customers.dropna(subset=["clv"]).sort_values(["clv", "customer_id"], ascending=[False, True]).head(n)
+    )
+    return pd.DataFrame(
+        {
+            "customer": privacy.pseudonymise(top["customer_id"], salt).to_numpy(),
+            "segment": top["segment"].to_numpy(),
+            "p_alive": top["p_alive"].round(3).to_numpy(),
+            "expected_purchases": top["expected_purchases"].round(1).to_numpy(),
+            "clv": top["clv"].round(2).to_numpy(),
+        }
+    )
+
+
+def value_at_risk_sentences(customers: pd.DataFrame, settings: Mapping[str, Any], currency: str) -> str:
+    """Value at risk (clv.value_at_risk) in words, with the segment holding most of it."""
+    risky = clv.value_at_risk(customers, settings)
+    total = float(risky["value_at_risk"].sum())
+    text = (
+        f"{len(risky):,} customers of valuable segments have a probability below "
+        f"{settings['high_risk_p_alive']:.0%} of still being active. Had they stayed, they would bring "
+        f"{risky['clv_if_active'].sum():,.0f} {currency} over the next {settings['horizon_months']} months; "
+        "the value at risk, that amount weighted by the chance that they are gone, is "
+        f"{total:,.0f} {currency}."
+    )
+    if total > 0:
+        worst = risky.groupby("segment")["value_at_risk"].sum().sort_values(ascending=False)
+        text += (
+            f" Most of it is in {worst.index[0]} ({worst.iloc[0]:,.0f} {currency}): win-back starts there."
+        )
+    return text
+
+
+def model_churn_risk(scored: pd.DataFrame, settings: Mapping[str, Any]) -> pd.DataFrame:
+    """``scored`` (with clv.VALUE_COLUMNS) with ``churn_risk`` from P(alive) (clv.p_alive_risk)."""
+    return scored.assign(churn_risk=clv.p_alive_risk(scored, settings))
+
+
+def p_alive_rule(settings: Mapping[str, Any]) -> str:
+    """The P(alive) risk rule in words, from the ``clv`` parameters."""
+    return (
+        f"A customer's risk is the model's probability that they are still active: below "
+        f"{settings['high_risk_p_alive']:.0%} is high risk, below {settings['medium_risk_p_alive']:.0%} "
+        "medium, otherwise low."
+    )
