@@ -143,12 +143,13 @@ def _customer_rows(
         }
     )
     rows = rows[rng.uniform(size=n) < CUSTOMER_ROW_SHARE].reset_index(drop=True)
-    strangers_rows = rows.sample(len(strangers), random_state=rng).assign(CustomerNo=strangers)
-    duplicates = rows.sample(DIRTY_ROWS["duplicate_customer"], random_state=rng).assign(Region="")
+    strangers_rows = _some(rows, len(strangers), rng)
+    strangers_rows = strangers_rows.assign(CustomerNo=strangers[: len(strangers_rows)])
+    duplicates = _some(rows, DIRTY_ROWS["duplicate_customer"], rng).assign(Region="")
     rows = _spoil(rows, "BirthDate", ["1890-05-01", "2031-01-01"], DIRTY_ROWS["impossible_birth_date"], rng)
     rows = _spoil(rows, "Gender", ["?"], DIRTY_ROWS["unknown_gender"], rng)
     rows = _spoil(rows, "Region", ["Atlantis"], DIRTY_ROWS["rare_region"], rng)
-    missing = rows.sample(DIRTY_ROWS["missing_customer"], random_state=rng).assign(CustomerNo="")
+    missing = _some(rows, DIRTY_ROWS["missing_customer"], rng).assign(CustomerNo="")
     rows = pd.concat([rows, strangers_rows, duplicates, missing], ignore_index=True)
     rows = rows.iloc[rng.permutation(len(rows))].reset_index(drop=True)
     return rows.assign(
@@ -156,10 +157,16 @@ def _customer_rows(
     )
 
 
+def _some(rows: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """A copy of ``n`` random rows (all of them when there are fewer)."""
+    return rows.sample(min(n, len(rows)), random_state=rng)
+
+
 def _spoil(
     rows: pd.DataFrame, column: str, values: list[str], n: int, rng: np.random.Generator
 ) -> pd.DataFrame:
-    """Replace ``column`` in ``n`` random rows by one of ``values``."""
+    """Replace ``column`` in ``n`` random rows (at most all of them) by one of ``values``."""
+    n = min(n, len(rows))
     chosen = rng.choice(len(rows), n, replace=False)
     spoiled = rows.copy()
     spoiled.loc[chosen, column] = rng.choice(values, n)
@@ -216,8 +223,9 @@ def _campaign_rows(
             )
         )
     contacts = pd.concat(parts, ignore_index=True)
-    outsiders = contacts.sample(20, random_state=rng).assign(Customer=rng.choice(strangers, 20))
-    repeated = contacts.sample(DIRTY_ROWS["repeated_contact"], random_state=rng)
+    outsiders = _some(contacts, 20, rng)
+    outsiders = outsiders.assign(Customer=rng.choice(strangers, len(outsiders)))
+    repeated = _some(contacts, DIRTY_ROWS["repeated_contact"], rng)
     contacts = _spoil(contacts, "Responded", ["maybe"], DIRTY_ROWS["unreadable_response"], rng)
     contacts = _spoil(contacts, "Customer", [""], DIRTY_ROWS["missing_customer"], rng)
     contacts = pd.concat([contacts, outsiders, repeated], ignore_index=True)
