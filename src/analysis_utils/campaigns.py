@@ -13,12 +13,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-ADVICE = {
-    "target": "responds better than the base: target next time",
-    "deprioritise": "responds worse than the base: contact less",
-    "as the base": "no clear difference from the base",
-}
-
 
 def customer_response(contacts: pd.DataFrame) -> pd.DataFrame:
     """Per customer: ``campaigns_targeted`` and ``campaigns_responded`` (distinct campaigns)."""
