@@ -24,6 +24,7 @@ ARTIFACTS = (
     "value_matrix",
     "kpis",
     "churn_risk",
+    "clv_holdout",
     "customer_360",
     "source_quality",
 )
@@ -40,6 +41,8 @@ def test_run_publishes_every_artifact_for_each_period(sample_run):
         expected |= {
             "rfm_thresholds.json",
             "clustering_model.joblib",
+            "clv_model.json",
+            "clv_model.joblib",
             "manifest.json",
             "params.yaml",
             "index.html",
@@ -102,6 +105,23 @@ def test_client_report_compares_with_the_previous_period_when_there_is_one(sampl
     assert kpis["churn_rate"] == trends[1]["churn_rate"] and kpis["revenue"] == trends[1]["revenue"]
 
 
+def test_future_value_joins_the_customer_table_and_drives_churn_risk_only_when_trusted(sample_run):
+    customers = pq.read_table(sample_run / "2024" / "customers.parquet").to_pandas()
+    assert {"p_alive", "expected_purchases", "expected_spend", "clv", "clv_if_active"} <= set(
+        customers.columns
+    )
+    modelled = customers.dropna(subset=["p_alive"])
+    assert modelled["p_alive"].between(0, 1).all() and (modelled["clv"] >= 0).all()
+    assert (customers.loc[customers["p_alive"].isna(), "monetary"] <= 0).all()  # no positive purchase day
+    for period, trusted in (("2024", True), ("2023", False)):
+        record = json.loads((sample_run / period / "clv_model.json").read_text())
+        assert record["trusted"] is trusted, record["reason"]
+        report = (sample_run / period / "09_client_report.client.html").read_text()
+        assert ("The model is used for churn risk" in report) is trusted
+        assert ("falls back to the overdue rule" in report) is not trusted
+        assert "What customers are worth next" in report and "value at risk" in report
+
+
 def test_client_outputs_carry_no_raw_customer_ids(sample_run):
     customers = set(
         pq.read_table(sample_run / "2024" / "customers.parquet", columns=["customer_id"])
@@ -116,7 +136,8 @@ def test_client_outputs_carry_no_raw_customer_ids(sample_run):
 def test_same_input_and_params_give_byte_identical_artifacts(sample_run, tmp_path):
     result = run_cli("run", SAMPLE, "--period", "2024", "--out", str(tmp_path), "--quiet")
     assert result.returncode == 0, result.stderr
-    for name in [f"{artifact}.parquet" for artifact in ARTIFACTS] + ["rfm_thresholds.json"]:
+    jsons = ["rfm_thresholds.json", "clv_model.json"]
+    for name in [f"{artifact}.parquet" for artifact in ARTIFACTS] + jsons:
         assert (tmp_path / "sample" / "2024" / name).read_bytes() == (
             sample_run / "2024" / name
         ).read_bytes(), name

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import integrate
+from scipy import integrate, optimize
 
 from analysis_utils import clv, config, paths
 from analysis_utils.errors import ConfigError
@@ -69,6 +69,30 @@ def test_gamma_gamma_density_integrates_to_one(x):
         lambda m: math.exp(clv.gamma_gamma_log_likelihood(params, np.array([x]), np.array([m]))[0]), 0, np.inf
     )
     assert total == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("log_params", [np.log([0.3, 4.0, 0.8, 2.5]), np.log([2.0, 0.5, 5.0, 40.0])])
+def test_bgnbd_objective_is_the_weighted_likelihood_with_its_exact_gradient(log_params):
+    x = np.array([0, 0, 1, 3, 7, 20.0])
+    t_x = np.array([0, 0, 2.5, 10, 30, 31.0])
+    T = np.array([5, 40, 12, 30, 38, 32.0])
+    counts = np.array([3, 1, 2, 5, 1, 4.0])
+    value, gradient = clv.bgnbd_objective(x, t_x, T, counts)(log_params)
+    per_customer = clv.bgnbd_log_likelihood(clv.BGNBDParams(*np.exp(log_params)), x, t_x, T)
+    assert value == pytest.approx(-(counts @ per_customer) / counts.sum(), rel=1e-12)
+    numeric = optimize.approx_fprime(log_params, lambda v: clv.bgnbd_objective(x, t_x, T, counts)(v)[0], 1e-7)
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("log_params", [np.log([2.0, 3.0, 10.0]), np.log([0.5, 40.0, 2000.0])])
+def test_gamma_gamma_objective_is_the_mean_likelihood_with_its_exact_gradient(log_params):
+    x = np.array([1, 1, 2, 5, 9.0])
+    m = np.array([12.0, 40.0, 25.5, 18.0, 60.0])
+    value, gradient = clv.gamma_gamma_objective(x, m)(log_params)
+    per_customer = clv.gamma_gamma_log_likelihood(clv.GammaGammaParams(*np.exp(log_params)), x, m)
+    assert value == pytest.approx(-per_customer.mean(), rel=1e-12)
+    numeric = optimize.approx_fprime(log_params, lambda v: clv.gamma_gamma_objective(x, m)(v)[0], 1e-7)
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-4, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------- known properties
@@ -170,7 +194,7 @@ def test_expected_purchases_match_the_simulated_holdout(simulated):
 
 
 def test_clv_is_discounted_expected_purchases_times_spend(simulated):
-    head = simulated.head(200)
+    head = simulated.head(200).assign(T=lambda frame: frame["T"].round(0))  # shared (x, T) pairs
     undiscounted = clv.customer_lifetime_value(CDNOW_LIKE, SPEND_LIKE, head, 12, 0.0, "weeks")
     horizon = 12 * clv.DAYS_PER_MONTH / 7
     purchases = clv.expected_purchases(CDNOW_LIKE, head["x"], head["t_x"], head["T"], horizon)
@@ -228,7 +252,8 @@ def test_unknown_time_unit_is_a_parameter_error():
 
 def test_holdout_check_counts_what_happened_after_the_split():
     start, split, end = datetime(2024, 1, 1), datetime(2024, 1, 10), datetime(2024, 1, 29)
-    check = clv.holdout_check(_orders(HAND_ORDERS), start, split, end, "days")
+    occasions = clv.purchase_occasions(_orders(HAND_ORDERS), start, end)
+    check = clv.holdout_check(occasions, start, split, end, "days")
     actual = check.customers.set_index("customer_id")["actual"]
     assert actual.to_dict() == {"A": 1}  # A bought on the 22nd; B and C arrived after the split
     assert check.holdout_length == 19
@@ -275,3 +300,19 @@ def test_value_at_risk_is_value_if_active_times_the_chance_of_being_gone():
     risky = clv.value_at_risk(customers, SETTINGS)
     assert list(risky["customer_id"]) == ["1", "2"]  # 3 is not a valuable segment, 4 is probably active
     np.testing.assert_allclose(risky["value_at_risk"], [80.0, 45.0])
+
+
+def test_the_time_unit_rescales_alpha_only(simulated):
+    in_weeks = clv.fit_bgnbd(simulated.head(5000))
+    in_days = clv.fit_bgnbd(simulated.head(5000).assign(t_x=lambda f: f["t_x"] * 7, T=lambda f: f["T"] * 7))
+    assert in_days.params.alpha == pytest.approx(7 * in_weeks.params.alpha, rel=1e-3)
+    for name in ("r", "a", "b"):
+        assert getattr(in_days.params, name) == pytest.approx(getattr(in_weeks.params, name), rel=1e-3)
+
+
+def test_a_likelihood_that_rises_to_a_limit_still_gives_finite_parameters():
+    # every customer buys steadily and none drops out: a and b would grow without bound
+    steady = pd.DataFrame({"x": np.arange(1, 41), "t_x": np.arange(1, 41) * 1.0, "T": np.full(40, 41.0)})
+    fit = clv.fit_bgnbd(steady)
+    assert fit.converged and np.isfinite(fit.log_likelihood)
+    assert fit.params.a / (fit.params.a + fit.params.b) < 0.05 and fit.params.b < 1e8

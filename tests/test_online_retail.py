@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ibis
 import pandas as pd
 import pytest
 
-from analysis_utils import overview, paths, prep
+from analysis_utils import clv, overview, paths, prep
 from analysis_utils.config import load_params
 
 pytestmark = pytest.mark.real_data
@@ -109,3 +110,16 @@ def test_default_rules_account_for_every_line_and_pound(default_rules):
     assert rows(result, "orders") == len(orders)
     assert rows(result, "customers") == orders["customer_id"].nunique()
     assert orders["order_date"].max() < pd.Timestamp("2011-12-10")
+
+
+def test_the_lifetime_value_model_earns_trust_on_the_whole_log(default_rules):
+    # Measured: 2,782 repeat buyers; holdout (after 2011-06-05) predicted 5,980 purchase days
+    # against 6,946 (-13.9%: the holdout half holds the autumn peak, which BG/NBD does not model).
+    params = load_params(CLIENT, [f"data.path={DATA}"])
+    period = params.period("all")
+    orders = ibis.memtable(default_rules.orders)
+    result = clv.future_value(orders, period.window_start, period.as_of, params.get("clv"))
+    assert result.trusted, result.reason
+    assert result.gamma_gamma.n_customers == 2782
+    assert -0.2 < result.holdout.relative_error < -0.05
+    assert abs(result.spend_correlation) < 0.3  # Gamma-Gamma's independence holds roughly here

@@ -68,7 +68,8 @@ def test_holdout_and_spend_sentences():
     )
     assert outlook.holdout_sentences(check, "weeks") == (
         "Fitted only on orders before 2024-07-01, the model predicted 110 purchases in the 26 weeks "
-        "after it; 100 happened (+10.0%), close to the truth."
+        "after it; 100 happened (+10.0%), close to the truth. Customer by customer, predicted and actual "
+        "purchases correlate at -1.00; the prediction is off by 15.00 purchases on average."
     )
     assert "a weak link" in outlook.spend_check_sentence(0.12)
     assert "a marked link" in outlook.spend_check_sentence(-0.5)

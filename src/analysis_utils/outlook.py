@@ -52,7 +52,9 @@ def holdout_sentences(check: clv.HoldoutCheck, time_unit: str) -> str:
     return (
         f"Fitted only on orders before {check.calibration_end:%Y-%m-%d}, the model predicted "
         f"{check.total_predicted:,.0f} purchases in the {check.holdout_length:,.0f} {time_unit} after it; "
-        f"{check.total_actual:,.0f} happened ({error:+.1%}), {verdict} the truth."
+        f"{check.total_actual:,.0f} happened ({error:+.1%}), {verdict} the truth. Customer by customer, "
+        f"predicted and actual purchases correlate at {check.correlation:.2f}; the prediction is off by "
+        f"{check.mean_absolute_error:.2f} purchases on average."
     )
 
 

@@ -5,8 +5,9 @@
 Two measurements, each in a fresh subprocess (imports done before the clock starts):
 
 - ``model``: ``--customers`` customers simulated from BG/NBD (r 0.243, alpha 4.414, a 0.793,
-  b 2.426, weeks; observed for T uniform in 1..104 weeks) and Gamma-Gamma (p 6.25, q 3.74,
-  gamma 15.44), seeded. Timed: ``fit_bgnbd``, ``fit_gamma_gamma``, then
+  b 2.426, weeks; observed for a whole number of days, uniform in 7..728, and purchase times
+  floored to days, as the workbook's summary from calendar dates gives them) and Gamma-Gamma
+  (p 6.25, q 3.74, gamma 15.44), seeded. Timed: ``fit_bgnbd``, ``fit_gamma_gamma``, then
   ``customer_lifetime_value`` (P(alive), expected purchases over 12 months, expected spend,
   discounted CLV) for every customer. This is the issue's target: fit + predict under 30 s.
 - ``stage``: ``clv.future_value`` on the ``--lines``-line order file of bench_rfm.py
@@ -38,7 +39,9 @@ def model_child(customers: int) -> dict:
 
     truth = clv.BGNBDParams(r=0.243, alpha=4.414, a=0.793, b=2.426)
     spend_truth = clv.GammaGammaParams(p=6.25, q=3.74, gamma=15.44)
-    summary = clv.simulate_bgnbd(truth, np.random.default_rng(1).uniform(1, 104, customers), seed=2)
+    observed_days = np.random.default_rng(1).integers(7, 729, customers)  # whole days, as from dates
+    summary = clv.simulate_bgnbd(truth, observed_days / 7, seed=2)
+    summary["t_x"] = np.floor(summary["t_x"] * 7) / 7  # purchase times fall on days too
     repeat = (summary["x"] > 0).to_numpy()
     spend = np.full(customers, np.nan)
     spend[repeat] = clv.simulate_gamma_gamma(spend_truth, summary.loc[repeat, "x"], seed=3)
