@@ -13,9 +13,15 @@ from typing import Any
 import pytest
 import yaml
 from helpers import CSV_COLUMNS, run_cli
+from hypothesis import settings
 
 from analysis_utils import paths, sample
 from analysis_utils.config import RunParams, load_params
+
+# Property tests check what is true, never how fast: hypothesis' per-example deadline (200 ms by
+# default) fails them on a loaded machine, so it is off for every test.
+settings.register_profile("crm-workbook", deadline=None)
+settings.load_profile("crm-workbook")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -113,7 +113,7 @@ def test_default_rules_account_for_every_line_and_pound(default_rules):
 
 
 def test_the_lifetime_value_model_earns_trust_on_the_whole_log(default_rules):
-    # Measured: 2,782 repeat buyers; holdout (after 2011-06-05) predicted 5,980 purchase days
+    # Measured: 2,782 repeat buyers; holdout (from 2011-06-06) predicted 5,980 purchase days
     # against 6,946 (-13.9%: the holdout half holds the autumn peak, which BG/NBD does not model).
     params = load_params(CLIENT, [f"data.path={DATA}"])
     period = params.period("all")
