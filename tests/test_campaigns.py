@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from analysis_utils import campaigns
@@ -21,7 +21,6 @@ def test_wilson_interval_at_zero_successes_starts_at_zero():
     assert low[0] == 0.0 and high[0] == pytest.approx(3.8415 / (20 + 3.8415), abs=1e-4)
 
 
-@settings(deadline=None)
 @given(
     st.integers(1, 500).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
     st.sampled_from([0.8, 0.95]),

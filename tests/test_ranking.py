@@ -8,7 +8,7 @@ import ibis
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from analysis_utils import ranking
@@ -130,7 +130,6 @@ def test_tiers_by_points_use_the_thresholds():
     assert tiers.astype(str).tolist() == ["Gold", "Gold", "Silver", "Silver", "Bronze"]
 
 
-@settings(deadline=None)
 @given(st.lists(st.integers(0, 300), min_size=1, max_size=60))
 def test_every_customer_gets_one_tier_and_tiers_follow_points(totals):
     total = pd.Series(totals, dtype="float64")
