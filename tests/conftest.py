@@ -15,7 +15,7 @@ import yaml
 from helpers import CSV_COLUMNS, run_cli
 from hypothesis import settings
 
-from analysis_utils import paths, sample
+from analysis_utils import context, paths, sample
 from analysis_utils.config import RunParams, load_params
 
 # Property tests check what is true, never how fast: hypothesis' per-example deadline (200 ms by
@@ -25,8 +25,11 @@ settings.load_profile("crm-workbook")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """nbval runs the notebooks on their defaults, which read the sample: make sure it exists."""
+    """nbval runs the notebooks on their defaults, which read the sample: make sure it exists, and
+    (once, in the controlling process) that no artifact of an older run is left for them to reuse."""
     sample.ensure_sample(paths.SAMPLE_DIR)
+    if not hasattr(session.config, "workerinput"):
+        context.clear_scratch()
 
 
 @pytest.fixture(scope="session")

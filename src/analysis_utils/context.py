@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,13 @@ from analysis_utils.engine import connect
 from analysis_utils.io import write_parquet
 
 SCRATCH_DIR = paths.REPORTS_DIR / "_notebooks"
+"""Where a notebook opened by hand or by nbval keeps the artifacts it computes (reused later)."""
+
+
+def clear_scratch() -> None:
+    """Remove every artifact kept in :data:`SCRATCH_DIR`, so the next stand-alone notebook run
+    computes its earlier stages with the current code instead of reusing stale ones."""
+    shutil.rmtree(SCRATCH_DIR, ignore_errors=True)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import sys
 import nbformat
 from nbclient import NotebookClient
 
-from analysis_utils import paths
+from analysis_utils import context, paths
 
 CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"
 
@@ -49,6 +49,7 @@ def refresh(notebook_name: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     names = argv or sorted(p.name for p in paths.NOTEBOOKS_DIR.glob("[0-9]*.ipynb"))
+    context.clear_scratch()  # outputs of the current code, not of artifacts left by an older run
     for name in names:
         refresh(name)
         print(f"refreshed {name}")
