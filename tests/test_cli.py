@@ -25,6 +25,8 @@ ARTIFACTS = (
     "kpis",
     "churn_risk",
     "clv_holdout",
+    "customer_360",
+    "source_quality",
 )
 pytestmark = pytest.mark.slow
 

@@ -295,7 +295,10 @@ def test_concurrent_ensure_sample_leaves_consistent_files(tmp_path: Path):
     assert {str(p) for p in paths} == {str(tmp_path / "transactions.csv")}
     assert metadata["transactions_sha256"] == sha256(paths[0])
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "campaigns.csv",
         "customer_types.csv",
+        "customers.csv",
+        "events.csv",
         "sample.json",
         "transactions.csv",
     ]

@@ -82,12 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from analysis_utils import io, runner
+    from analysis_utils import engine, io, runner, sources
     from analysis_utils.config import load_params
 
     params = load_params(args.client, args.overrides)
     jobs = runner.plan(params, args.period, args.out.resolve(), args.overrides)
-    io.read_transactions(params)  # file present, readable, every mapped column there
+    con = engine.connect(params.get("engine"))
+    io.read_transactions(params, con)  # file present, readable, every mapped column there
+    sources.check_sources(params, con)  # and so is every optional source
     if args.quiet:
         jobs = [runner.Job(**{**job.__dict__, "show_progress": False}) for job in jobs]
     outcomes = runner.run_jobs(jobs, max(1, args.jobs))
@@ -109,7 +111,7 @@ def _summary_table(outcomes: Sequence) -> str:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from analysis_utils import overview, prep, privacy
+    from analysis_utils import engine, overview, prep, privacy, sources
     from analysis_utils.config import load_params
 
     params = load_params(args.client, args.overrides)
@@ -124,6 +126,11 @@ def _validate(args: argparse.Namespace) -> int:
         print(result.quality.to_string(index=False, formatters=money))
         headline = overview.headline(result.orders, result.quality)
         print("  ".join(f"{key}={value}" for key, value in headline.items()))
+        period_customers = result.orders.column("customer_id").unique().to_pylist()
+        extra = sources.load_sources(params, period, engine.connect(params.get("engine")), period_customers)
+        if not extra.quality.empty:
+            print(f"\nperiod {name}: optional sources")
+            print(extra.quality.drop(columns="description").to_string(index=False))
     return 0
 
 

@@ -36,6 +36,12 @@ CANONICAL_COLUMNS = (
     "cost",
     "margin",
 )
+CUSTOMER_ATTRIBUTES = ("gender", "income_band", "region", "education", "occupation", "signup_channel")
+SOURCE_COLUMNS = {  # optional extra sources: canonical columns, required and optional
+    "customers": {"required": ("customer_id",), "optional": (*CUSTOMER_ATTRIBUTES, "age", "birth_date")},
+    "events": {"required": ("customer_id", "event_type", "event_date"), "optional": ()},
+    "campaigns": {"required": ("customer_id", "campaign_id", "responded"), "optional": ("sent_date",)},
+}
 READ_OPTIONS = ("sep", "header", "names", "encoding", "skip_rows", "quote", "sheet")
 CHOICES = {
     "data.format": ("auto", "csv", "parquet", "excel"),
@@ -45,8 +51,12 @@ CHOICES = {
     "value_matrix.split": ("median", "mean", "fixed"),
     "comparison.reference": ("first", "own"),
     "report.cohort_unit": ("month", "quarter"),
+    "ranking.tier_by": ("share", "points"),
+    **{f"sources.{name}.format": ("auto", "csv", "parquet", "excel") for name in SOURCE_COLUMNS},
     "clv.time_unit": ("days", "weeks"),
 }
+# Mappings whose keys the consultant chooses (validated by value, not against the defaults' keys).
+OPEN_MAPPINGS = ("ranking.events",)
 # Keys whose value may take more than the default's type (the default's type is the schema).
 ALTERNATIVE_TYPES = {
     "rfm.strategy": (str, dict),
@@ -207,7 +217,12 @@ def _unknown_keys(given: Mapping[str, Any], schema: Mapping[str, Any], prefix: s
             close = difflib.get_close_matches(str(key), [str(k) for k in schema], n=1)
             hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
             yield f"unknown parameter {dotted}{hint}"
-        elif isinstance(schema[key], dict) and schema[key] and isinstance(value, Mapping):
+        elif (
+            isinstance(schema[key], dict)
+            and schema[key]
+            and isinstance(value, Mapping)
+            and dotted not in OPEN_MAPPINGS
+        ):
             yield from _unknown_keys(value, schema[key], f"{dotted}.")
 
 
@@ -220,7 +235,7 @@ def _type_problems(values: Mapping[str, Any], schema: Mapping[str, Any], prefix:
             if not isinstance(value, ALTERNATIVE_TYPES[dotted]):
                 allowed = " or ".join(_type_name(kind()) for kind in ALTERNATIVE_TYPES[dotted])
                 problems.append(f"{dotted} must be {allowed}, got {_type_name(value)}")
-        elif isinstance(default, dict) and default:
+        elif isinstance(default, dict) and default and dotted not in OPEN_MAPPINGS:
             if isinstance(value, Mapping):
                 problems += _type_problems(value, default, f"{dotted}.")
             else:
@@ -267,6 +282,9 @@ def _value_problems(values: dict[str, Any]) -> list[str]:
     problems += _rfm_problems(params.get("rfm"))
     problems += _clustering_problems(params.get("clustering"))
     problems += _engine_problems(params.get("engine"))
+    problems += _source_problems(params.get("sources"))
+    problems += _ranking_problems(params.get("ranking"))
+    problems += _profiling_problems(params.get("profiling"), params.get("campaigns"), params.get("basket"))
     problems += _clv_problems(params.get("clv"))
     problems += [
         f"prep.exclude_customers must list quoted ids, got {item!r}"
@@ -408,6 +426,126 @@ def _engine_problems(engine: Mapping[str, Any]) -> list[str]:
                 f"engine.spark.config.{key} must be text, a number or true/false, got {_type_name(value)}"
             )
     return problems
+
+
+def _source_problems(sources: Mapping[str, Any]) -> list[str]:
+    """Column mappings, read options and date formats of the optional sources that have a path."""
+    problems = []
+    for name, spec in SOURCE_COLUMNS.items():
+        source, where = sources[name], f"sources.{name}"
+        columns = source["columns"]
+        if not source["path"]:  # absent source: its mapping, if any, is not used
+            continue
+        known = (*spec["required"], *spec["optional"])
+        for canonical, column in columns.items():
+            if canonical not in known:
+                close = difflib.get_close_matches(str(canonical), known, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                problems.append(
+                    f"{where}.columns.{canonical} is not a column of {name} ({', '.join(known)}){hint}"
+                )
+            elif not isinstance(column, str) or not column:
+                problems.append(f"{where}.columns.{canonical} must name a column of the file, got {column!r}")
+        problems += [
+            f"{where}.columns.{required} is required"
+            for required in spec["required"]
+            if required not in columns
+        ]
+        if {"age", "birth_date"} <= set(columns):
+            problems.append(f"{where}.columns.age and {where}.columns.birth_date are both mapped; map one")
+        problems += [p.replace("data.", f"{where}.") for p in _read_option_problems(source["read_options"])]
+        problems += [p.replace("data.", f"{where}.") for p in _date_format_problems(source["date_format"])]
+    for attribute, values in sources["customers"]["categories"].items():
+        if attribute not in CUSTOMER_ATTRIBUTES:
+            problems.append(f"sources.customers.categories.{attribute} is not a text attribute of customers")
+        elif not isinstance(values, list) or not values:
+            problems.append(f"sources.customers.categories.{attribute} must list the valid values")
+    return problems
+
+
+def _ranking_problems(ranking: Mapping[str, Any]) -> list[str]:
+    """Points tiers, regularity tiers, event points and caps, and the customer tiers."""
+    problems = _step_problems(ranking["spend_tiers"], "ranking.spend_tiers", "from")
+    problems += _step_problems(ranking["margin_tiers"], "ranking.margin_tiers", "from")
+    regularity = ranking["regularity"]
+    problems += _step_problems(regularity["tiers"], "ranking.regularity.tiers", "max_cv")
+    if regularity["min_order_days"] < 3:
+        problems.append(
+            "ranking.regularity.min_order_days must be at least 3 (two gaps between purchase days)"
+        )
+    for event_type, rule in ranking["events"].items():
+        where = f"ranking.events.{event_type}"
+        if not isinstance(rule, Mapping) or set(rule) != {"points", "cap"}:
+            problems.append(f"{where} must be a mapping with points and cap")
+        elif not all(_is_number(rule[key]) and rule[key] >= 0 for key in ("points", "cap")):
+            problems.append(f"{where}.points and .cap must be numbers >= 0, got {dict(rule)}")
+    tiers = ranking["tiers"]
+    if not tiers or not all(
+        isinstance(t, Mapping) and set(t) == {"name", "top_share", "min_points"} for t in tiers
+    ):
+        return [
+            *problems,
+            "ranking.tiers must list tiers, best first, each with name, top_share and min_points",
+        ]
+    names = [t["name"] for t in tiers]
+    shares = [t["top_share"] for t in tiers]
+    floors = [t["min_points"] for t in tiers]
+    if not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
+        problems.append(f"ranking.tiers names must be distinct text, got {names}")
+    if not all(_is_number(v) for v in shares + floors):
+        problems.append("ranking.tiers top_share and min_points must be numbers")
+    else:
+        if (
+            not all(0 < a < b for a, b in zip(shares, shares[1:], strict=False))
+            or shares[0] <= 0
+            or shares[-1] != 1
+        ):
+            problems.append(
+                f"ranking.tiers top_share must increase from above 0 to exactly 1 (the last), got {shares}"
+            )
+        if not all(a > b for a, b in zip(floors, floors[1:], strict=False)) or floors[-1] != 0:
+            problems.append(f"ranking.tiers min_points must decrease to exactly 0 (the last), got {floors}")
+    return problems
+
+
+def _step_problems(steps: Any, where: str, bound: str) -> list[str]:
+    """Stepwise points: a list of {<bound>: number, points: number >= 0}, bounds strictly increasing."""
+    shape = f"{where} must list steps {{{bound}: number, points: number >= 0}}"
+    if not all(isinstance(s, Mapping) and set(s) == {bound, "points"} for s in steps):
+        return [shape]
+    values = [s[bound] for s in steps]
+    if not all(_is_number(s[bound]) and _is_number(s["points"]) and s["points"] >= 0 for s in steps):
+        return [shape]
+    if not all(a < b for a, b in zip(values, values[1:], strict=False)):
+        return [f"{where}: {bound} must be strictly increasing, got {values}"]
+    return []
+
+
+def _profiling_problems(
+    profiling: Mapping[str, Any], campaigns: Mapping[str, Any], basket: Mapping[str, Any]
+) -> list[str]:
+    problems = []
+    if profiling["min_group_size"] < 1:
+        problems.append(f"profiling.min_group_size must be at least 1, got {profiling['min_group_size']}")
+    bands = profiling["age_bands"]
+    if not all(_is_number(b) for b in bands) or not all(
+        a < b for a, b in zip(bands, bands[1:], strict=False)
+    ):
+        problems.append(f"profiling.age_bands must be strictly increasing ages in years, got {bands}")
+    for dotted, value in (
+        ("profiling.alpha", profiling["alpha"]),
+        ("campaigns.confidence", campaigns["confidence"]),
+    ):
+        if not 0 < value < 1:
+            problems.append(f"{dotted} must be between 0 and 1 (exclusive), got {value}")
+    for key in ("min_pair_orders", "top_pairs"):
+        if basket[key] < 1:
+            problems.append(f"basket.{key} must be at least 1, got {basket[key]}")
+    return problems
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _clv_problems(settings: Mapping[str, Any]) -> list[str]:

@@ -21,7 +21,18 @@ import joblib
 import pandas as pd
 import pyarrow as pa
 
-from analysis_utils import clustering, clv, comparison, paths, prep, rfm, rfm_stage, value_matrix
+from analysis_utils import (
+    clustering,
+    clv,
+    comparison,
+    customer360,
+    paths,
+    prep,
+    ranking,
+    rfm,
+    rfm_stage,
+    value_matrix,
+)
 from analysis_utils.config import Period, RunParams, load_params
 from analysis_utils.engine import connect
 from analysis_utils.io import write_parquet
@@ -130,6 +141,23 @@ class RunContext:
             )
             self.write_model("clv_model", result)
         return joblib.load(path)
+
+    def customer_360_result(self) -> customer360.Customer360Result:
+        """Stage 06's tables computed from the earlier stages (what notebook 06 shows and saves)."""
+        groups = [self.clusters(), self.value_matrix()[["customer_id", "quadrant"]]]
+        return customer360.build_customer_360(
+            self.params, self.period, self.engine, self.customers(), self.orders(), groups
+        )
+
+    def customer_360(self) -> pd.DataFrame:
+        """Stage 06's unified customer table, tiers in order; computed here first when run stand-alone."""
+        path = self.artifact_path("customer_360")
+        if not path.is_file():
+            result = self.customer_360_result()
+            self.write_artifact("source_quality", result.sources.quality)
+            self.write_artifact("customer_360", result.table)
+        table = pd.read_parquet(path)
+        return table.assign(tier=ranking.ordered_tiers(table["tier"], self.params.get("ranking.tiers")))
 
     def write_model(self, name: str, model: object) -> Path:
         """Save a fitted model (joblib) so a later period can be transformed the same way."""

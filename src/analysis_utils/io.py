@@ -80,7 +80,9 @@ class InputFiles:
         return self.found - len(self.files)
 
 
-def input_files(path: Path, declared_format: str = "auto", as_of: datetime | None = None) -> InputFiles:
+def input_files(
+    path: Path, declared_format: str = "auto", as_of: datetime | None = None, section: str = "data"
+) -> InputFiles:
     """The files that ``data.path`` names, without those a period ending at ``as_of`` cannot need.
 
     ``path`` is one file, a glob (``*``, ``?``, ``[...]``; ``**`` crosses folders) or a folder,
@@ -92,24 +94,25 @@ def input_files(path: Path, declared_format: str = "auto", as_of: datetime | Non
     before the period's window. Other folder keys (``region=...``) are not pruned, nor the
     folder of NULL keys (``year=__HIVE_DEFAULT_PARTITION__``).
 
-    Raises DataError when nothing matches or the files mix formats.
+    ``section`` names the parameter section in errors (``data``, or an optional source such as
+    ``sources.customers``). Raises DataError when nothing matches or the files mix formats.
     """
     if glob.has_magic(str(path)):
         found = sorted(Path(name) for name in glob.glob(str(path), recursive=True) if Path(name).is_file())
         if not found:
-            raise DataError(f"{path}: no file matches this pattern (data.path)")
+            raise DataError(f"{path}: no file matches this pattern ({section}.path)")
     elif path.is_dir():
         found = sorted(p for p in path.rglob("*") if p.is_file() and _is_data_file(p))
         if not found:
-            raise DataError(f"{path}: folder holds no data file (.parquet, .csv, ...) (data.path)")
+            raise DataError(f"{path}: folder holds no data file (.parquet, .csv, ...) ({section}.path)")
     elif path.is_file():
         found = [path]
     else:
-        raise DataError(f"{path}: data file not found (data.path)")
+        raise DataError(f"{path}: data file not found ({section}.path)")
     formats = {detect_format(p, declared_format) for p in found}
     if len(formats) > 1:
         listed = ", ".join(sorted(formats))
-        raise DataError(f"{path}: files of several formats ({listed}); keep one (data.path)")
+        raise DataError(f"{path}: files of several formats ({listed}); keep one ({section}.path)")
     starts = {p: _partition_start(p) for p in found}
     partitions = {p.parent for p, start in starts.items() if start is not None}
     kept = [p for p, start in starts.items() if as_of is None or start is None or start < as_of]
@@ -144,11 +147,14 @@ def _partition_start(path: Path) -> datetime | None:
         raise DataError(f"{path}: folder keys year/month/day are not a date ({keys})") from None
 
 
-def read_raw(con: ibis.BaseBackend, inputs: InputFiles, data: dict[str, Any]) -> ir.Table:
+def read_raw(
+    con: ibis.BaseBackend, inputs: InputFiles, data: dict[str, Any], section: str = "data"
+) -> ir.Table:
     """Open the input files as one Ibis table with the client's own column names.
 
-    CSV columns are read as text (ids keep leading zeros; numbers and dates are parsed by
-    :func:`canonical_lines`). Raises DataError for an empty file.
+    ``data`` holds ``read_options``: the ``data`` section, or the section of an optional source
+    (``section``, named in errors). CSV columns are read as text (ids keep leading zeros; numbers
+    and dates are parsed by :func:`canonical_lines`). Raises DataError for an empty file.
     """
     first = inputs.files[0]
     if len(inputs.files) == 1 and first.stat().st_size == 0:
@@ -159,7 +165,7 @@ def read_raw(con: ibis.BaseBackend, inputs: InputFiles, data: dict[str, Any]) ->
         if inputs.file_format == "parquet":
             return read_parquet(con, inputs.files)
         if len(inputs.files) > 1:
-            raise DataError(f"{first.parent}: Excel input must be one file (data.path)")
+            raise DataError(f"{first.parent}: Excel input must be one file ({section}.path)")
         return ibis.memtable(_read_excel(first, data["read_options"]))
 
 
@@ -181,15 +187,16 @@ def _read_excel(path: Path, options: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
-def check_mapped_columns(raw: ir.Table, columns: dict[str, str], path: Path) -> None:
-    """ConfigError naming every mapped column that the file lacks, with the closest real name."""
+def check_mapped_columns(raw: ir.Table, columns: dict[str, str], path: Path, section: str = "data") -> None:
+    """ConfigError naming every mapped column that the file lacks (``<section>.columns.<name>``),
+    with the closest real name."""
     present = list(raw.columns)
     problems = []
     for canonical, source in columns.items():
         if source not in present:
             close = difflib.get_close_matches(source, present, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(f"column {source!r} (data.columns.{canonical}) not in file{hint}")
+            problems.append(f"column {source!r} ({section}.columns.{canonical}) not in file{hint}")
     if problems:
         shown = ", ".join(present[:12]) + (", ..." if len(present) > 12 else "")
         raise ConfigError(f"{path}: " + "; ".join(problems) + f"; the file has: {shown}")
@@ -211,18 +218,18 @@ def canonical_lines(raw: ir.Table, data: dict[str, Any], backend: ibis.BaseBacke
     fields: dict[str, ir.Value] = {}
     for name in TEXT_COLUMNS:
         if name in columns:
-            fields[name] = _as_text(raw[columns[name]])
+            fields[name] = as_text(raw[columns[name]])
     if "order_id" not in fields:
         fields["order_id"] = ibis.null(dt.string)
-    fields["order_date"] = _as_timestamp(raw[columns["order_date"]], data["date_format"], backend)
+    fields["order_date"] = as_timestamp(raw[columns["order_date"]], data["date_format"], backend)
     for name in NUMBER_COLUMNS:
         if name in columns:
-            fields[name] = _as_number(raw[columns[name]])
+            fields[name] = as_number(raw[columns[name]])
     if "amount" not in fields:
         fields["amount"] = fields["quantity"] * fields["unit_price"]
     for name in MONEY_COLUMNS:
         if name in columns:
-            fields[name] = _as_number(raw[columns[name]])
+            fields[name] = as_number(raw[columns[name]])
     if "discount" in columns:  # exports leave the discount empty on undiscounted lines
         fields["discount"] = ibis.ifelse(_is_blank(raw[columns["discount"]]), 0.0, fields["discount"])
     return raw.select(**fields)
@@ -235,15 +242,19 @@ def _is_blank(column: ir.Value) -> ir.BooleanValue:
     return column.isnull() | (_strip(column.cast("string")) == "")
 
 
-def _as_text(column: ir.Value) -> ir.StringValue:
-    """Ids as text: integers print without decimals; floats holding whole numbers lose the '.0'."""
+def as_text(column: ir.Value) -> ir.StringValue:
+    """Ids and labels as text, trimmed, empty = NULL.
+
+    Integers print without decimals; floats holding whole numbers lose the '.0'.
+    """
     if column.type().is_floating():
         column = column.cast("int64")
     text = column if column.type().is_string() else column.cast("string")
     return _strip(text).nullif("")
 
 
-def _as_timestamp(column: ir.Value, date_format: str, backend: ibis.BaseBackend) -> ir.Value:
+def as_timestamp(column: ir.Value, date_format: str, backend: ibis.BaseBackend) -> ir.Value:
+    """Timestamps as they are; text parsed with ``date_format`` (NULL when it does not parse)."""
     if column.type().is_timestamp():
         return column.cast(dt.Timestamp())
     if column.type().is_date():
@@ -251,7 +262,8 @@ def _as_timestamp(column: ir.Value, date_format: str, backend: ibis.BaseBackend)
     return parse_timestamp(_strip(column.cast("string")), date_format, backend)
 
 
-def _as_number(column: ir.Value) -> ir.FloatingValue:
+def as_number(column: ir.Value) -> ir.FloatingValue:
+    """Numbers as float64; text that is not a number becomes NULL."""
     if column.type().is_numeric():
         return column.cast("float64")
     return _strip(column.cast("string")).try_cast("float64")

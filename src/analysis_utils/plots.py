@@ -275,6 +275,44 @@ def revenue_at_risk(data: pd.DataFrame, *, currency: str, ax: Axes | None = None
     return ax
 
 
+def points_by_tier(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Stacked bars: mean points of each criterion per tier. ``data``: ranking.tier_table
+    (``tier`` and ``mean_points_<criterion>`` columns), best tier first."""
+    ax = _axes(ax)
+    means = data.set_index("tier").filter(like="mean_points_")
+    means.columns = [c.removeprefix("mean_points_").replace("_", " ") for c in means.columns]
+    means.iloc[::-1].plot.barh(stacked=True, ax=ax, colormap=PALETTE, width=0.7)
+    ax.set(xlabel="mean points per customer", ylabel="", title="What earns each tier its points")
+    ax.legend(title="criterion", bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
+    return ax
+
+
+def index_heatmap(data: pd.DataFrame, *, title: str, ax: Axes | None = None) -> Axes:
+    """Heatmap of a profile index (groups down, categories across; 100 = as the whole base).
+    Missing cells (suppressed small groups) stay blank."""
+    ax = _axes(ax)
+    sns.heatmap(
+        data, annot=True, fmt=".0f", cmap="vlag", center=100, cbar_kws={"label": "index (base = 100)"}, ax=ax
+    )
+    ax.set(xlabel="", ylabel="", title=title)
+    return ax
+
+
+def response_rates(data: pd.DataFrame, *, overall: float, title: str, ax: Axes | None = None) -> Axes:
+    """Response rate per group with its confidence interval, and the overall rate as a line.
+    ``data``: campaigns.response_by (group, response_rate, ci_low, ci_high)."""
+    ax = _axes(ax)
+    groups = data["group"].astype(str)
+    rate = data["response_rate"]
+    errors = [(rate - data["ci_low"]).clip(lower=0), (data["ci_high"] - rate).clip(lower=0)]
+    ax.errorbar(data["response_rate"], groups, xerr=errors, fmt="o", color=ACCENT, capsize=3)
+    ax.axvline(overall, color="#c0392b", linestyle="--", linewidth=1, label=f"overall {overall:.1%}")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
+    ax.set(xlabel="response rate (confidence interval)", ylabel="", title=title)
+    ax.legend(loc="lower right")
+    return ax
+
+
 def holdout_check(
     by_frequency: pd.DataFrame, tracking: pd.DataFrame, *, time_unit: str, axes: list[Axes] | None = None
 ) -> list[Axes]:

@@ -281,7 +281,7 @@ def net_returns(lines: ir.Table) -> ir.Table:
     ``order_id`` (its negative amount then reduces that order); an unmatched one gets a NULL
     ``order_id``. Lines without an order id get one per customer and day first.
     """
-    lines = lines.mutate(order_id=lines.order_id.fill_null(_customer_day_id(lines)))
+    lines = lines.mutate(order_id=lines.order_id.fill_null(customer_day_id(lines)))
     keys = ["customer_id", "product_id"] if "product_id" in lines.columns else ["customer_id"]
     returns = lines.filter(lines.is_return)
     has_returns = lines.semi_join(returns.select(keys).distinct(), keys)
@@ -299,8 +299,8 @@ def net_returns(lines: ir.Table) -> ir.Table:
     return others.union(matched.select(others.columns))
 
 
-def _customer_day_id(lines: ir.Table) -> ir.StringValue:
-    """Order id for sources without one: one order per customer per calendar day."""
+def customer_day_id(lines: ir.Table) -> ir.StringValue:
+    """Order id for sources without one: one per customer and calendar day, ``<customer>|<YYYY-MM-DD>``."""
     return lines.customer_id + "|" + lines.order_date.strftime("%Y-%m-%d")
 
 
@@ -315,7 +315,7 @@ def build_orders(lines: ir.Table) -> ir.Table:
     ``cost`` (currency), present only when the lines have them, follow ``amount``: net sums of
     the lines' values, netted returns included, so order margin = amount - cost exactly.
     """
-    lines = lines.mutate(order_id=lines.order_id.fill_null(_customer_day_id(lines)))
+    lines = lines.mutate(order_id=lines.order_id.fill_null(customer_day_id(lines)))
     purchase_date = ibis.ifelse(lines.is_return, ibis.null("timestamp"), lines.order_date)
     aggregates: dict[str, ir.Value] = {
         "order_date": purchase_date.min(),

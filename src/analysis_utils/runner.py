@@ -35,6 +35,7 @@ STAGE_NOTEBOOKS = (
     "03_clustering.ipynb",
     "04_value_matrix.ipynb",
     "05_future_value.ipynb",
+    "06_customer_360.ipynb",
     "09_client_report.ipynb",
 )
 COMPARISON_NOTEBOOK = "90_period_comparison.ipynb"

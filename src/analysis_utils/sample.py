@@ -13,6 +13,9 @@ Files written by :func:`write_sample`
     returns). An invoice's lines share customer, timestamp and channel.
 ``customer_types.csv``
     ``customer_id,planted_type``: one row per real customer (no test customer, no empty ids).
+``customers.csv``, ``events.csv``, ``campaigns.csv``
+    The client's optional sources, consistent with the planted types (see
+    :mod:`analysis_utils.sample_sources`), drawn from a generator of their own after the transactions.
 ``sample.json``
     The spec, ``GENERATOR_VERSION`` and the sha256 of ``transactions.csv``.
 
@@ -64,8 +67,12 @@ import numpy as np
 import pandas as pd
 
 from analysis_utils.errors import ConfigError
+from analysis_utils.sample_sources import generate_sources
 
-GENERATOR_VERSION = 4  # 1: first draft; 2: tuned profiles; 3: types match the RFM segment grid; 4: churned
+SOURCE_FILES = ("customers", "events", "campaigns")  # the optional sources written beside the transactions
+
+GENERATOR_VERSION = 5  # 1: first draft; 2: tuned profiles; 3: types match the RFM segment grid; 4: churned;
+# 5: customer table, events and campaigns (analysis_utils.sample_sources; transactions unchanged)
 
 LINE_COLUMNS = ("Invoice", "Customer", "Date", "SKU", "Category", "Qty", "Price", "Channel")
 CSV_SEPARATOR = ";"
@@ -241,12 +248,14 @@ def generate(spec: SampleSpec = DEFAULT_SPEC) -> tuple[pd.DataFrame, pd.DataFram
 def write_sample(out_dir: Path, spec: SampleSpec = DEFAULT_SPEC) -> dict[str, Path]:
     """Generate the sample and write it atomically to ``out_dir``.
 
-    Writes ``transactions.csv``, ``customer_types.csv`` and, last, ``sample.json``.
+    Writes ``transactions.csv``, ``customer_types.csv``, the optional sources (``customers.csv``,
+    ``events.csv``, ``campaigns.csv``) and, last, ``sample.json``.
 
     Returns
     -------
     dict[str, pathlib.Path]
-        Paths under the keys ``"transactions"``, ``"customer_types"`` and ``"metadata"``.
+        Paths under the keys ``"transactions"``, ``"customer_types"``, ``"customers"``, ``"events"``,
+        ``"campaigns"`` and ``"metadata"``.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -257,6 +266,10 @@ def write_sample(out_dir: Path, spec: SampleSpec = DEFAULT_SPEC) -> dict[str, Pa
     paths = _sample_paths(out_dir)
     _write_atomically(paths["transactions"], transactions)
     _write_atomically(paths["customer_types"], truth.to_csv(index=False).encode("utf-8"))
+    for name, frame in generate_sources(truth, spec.seed, spec.start, spec.end).items():
+        _write_atomically(
+            paths[name], frame.to_csv(sep=CSV_SEPARATOR, index=False, lineterminator="\n").encode("utf-8")
+        )
     metadata = _metadata(spec, hashlib.sha256(transactions).hexdigest())
     _write_atomically(paths["metadata"], (json.dumps(metadata, indent=2) + "\n").encode("utf-8"))
     return paths
@@ -292,6 +305,7 @@ def _sample_paths(out_dir: Path) -> dict[str, Path]:
     return {
         "transactions": out_dir / "transactions.csv",
         "customer_types": out_dir / "customer_types.csv",
+        **{name: out_dir / f"{name}.csv" for name in SOURCE_FILES},
         "metadata": out_dir / "sample.json",
     }
 

@@ -1,0 +1,146 @@
+"""The unified customer table of a period (customer_360.parquet): behaviour, attributes, engagement,
+campaign response and ranking, one row per customer of the period.
+
+Customer-level pandas: every table joined here already has one row per customer. The base is stage
+02's customers (every customer with an order in the period, scored or not); a source row of an id
+outside it is never joined (the quality table counts it). Definitions: docs/methodology.md,
+section 12.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from analysis_utils import campaigns, profiling, ranking, sources
+from analysis_utils.clv import VALUE_COLUMNS
+from analysis_utils.config import CUSTOMER_ATTRIBUTES, Period, RunParams
+
+BEHAVIOUR_COLUMNS = (
+    "customer_id",
+    "recency_days",
+    "frequency",
+    "monetary",
+    "aov",
+    "tenure_days",
+    "order_days",
+    "mean_interpurchase_days",
+    "r_score",
+    "f_score",
+    "m_score",
+    "cell",
+    "segment",
+    "value_type",
+    *VALUE_COLUMNS,  # stage 05's future value, when it ran
+)
+
+
+def unified_table(
+    base: pd.DataFrame,
+    extras: Sequence[pd.DataFrame | None],
+    fill_zero: Sequence[pd.DataFrame | None] = (),
+) -> pd.DataFrame:
+    """``base`` (one row per customer) left-joined with one-row-per-customer tables on ``customer_id``.
+
+    ``extras`` keep missing values where a customer has no row (no attributes, no cluster);
+    ``fill_zero`` tables hold counts, so a customer without a row there has 0 (no events, no
+    contacts). None stands for an absent source and adds nothing. Raises ValueError when a table
+    repeats a customer id. Sorted by customer_id.
+    """
+    unified = base
+    for table, zero in [*((t, False) for t in extras), *((t, True) for t in fill_zero)]:
+        if table is None:
+            continue
+        unified = unified.merge(table, on="customer_id", how="left", validate="one_to_one")
+        if zero:
+            counts = [c for c in table.columns if c != "customer_id"]
+            unified[counts] = unified[counts].fillna(0).astype("int64")
+    return unified.sort_values("customer_id", ignore_index=True)
+
+
+def attribute_columns(unified: pd.DataFrame) -> list[str]:
+    """The demographic attributes present in a unified table, ``age_band`` included when there."""
+    return [c for c in (*CUSTOMER_ATTRIBUTES, "age_band") if c in unified.columns]
+
+
+@dataclass(frozen=True)
+class Customer360Result:
+    """Stage 06's tables: the unified customer table (ranking included) and the cleaned sources."""
+
+    table: pd.DataFrame
+    sources: sources.SourceTables
+
+
+def build_customer_360(
+    params: RunParams,
+    period: Period,
+    con: ibis.BaseBackend,
+    customers: pd.DataFrame,
+    orders: ir.Table,
+    groups: Sequence[pd.DataFrame],
+) -> Customer360Result:
+    """Read the optional sources, score the points model and join everything per customer.
+
+    ``customers`` is stage 02's table (every customer of the period), ``orders`` stage 01's,
+    ``groups`` the one-row-per-customer labels of later stages (clusters, value-matrix quadrants).
+    """
+    tables = sources.load_sources(params, period, con, customers["customer_id"])
+    attributes = tables.attributes
+    if attributes is not None:
+        bands = profiling.age_bands(attributes["age"], params.get("profiling.age_bands"))
+        attributes = attributes.assign(age_band=bands)
+    response = None if tables.contacts is None else campaigns.customer_response(tables.contacts)
+    behaviour = unified_table(
+        ranking.behaviour_table(customers, orders, period.as_of, period.window_days),
+        [],
+        [tables.engagement],
+    )
+    points = ranking.points_table(behaviour, params.get("ranking"))
+    carried = ["customer_id", *(c for c in ("margin", "gap_cv") if c in behaviour.columns)]
+    extras = [*groups, attributes, behaviour[carried]]
+    behaviour_columns = [c for c in BEHAVIOUR_COLUMNS if c in customers.columns]
+    table = unified_table(customers[behaviour_columns], extras, [tables.engagement, response])
+    table = table.merge(points, on="customer_id", how="left", validate="one_to_one")
+    if "cluster" in table.columns:  # scored customers only: the others have none
+        table["cluster"] = table["cluster"].astype("Int64")
+    return Customer360Result(table, tables)
+
+
+SECTION_NEEDS = {  # section of notebook 06 -> the source it needs
+    "Demographic profiles": "customers",
+    "Engagement points": "events",
+    "Campaign response": "campaigns",
+    "Margin points": "cost",
+    "Cross-sell": "category",
+}
+
+
+def section_status(skipped: dict[str, str], data_columns: Sequence[str]) -> pd.DataFrame:
+    """Which optional sections run and, for a skipped one, why: ``section``, ``status``, ``reason``.
+
+    ``skipped`` is :attr:`sources.SourceTables.skipped`; ``data_columns`` the canonical columns
+    mapped in ``data.columns`` (margin points need cost or margin, cross-sell needs category).
+    """
+    reasons = dict(skipped)
+    if not {"cost", "margin"} & set(data_columns):
+        reasons["cost"] = "the transactions carry no cost or margin (data.columns.cost / margin not mapped)"
+    if "category" not in data_columns:
+        reasons["category"] = "the transactions carry no product category (data.columns.category not mapped)"
+    rows = [
+        (section, "skipped" if need in reasons else "shown", reasons.get(need, ""))
+        for section, need in SECTION_NEEDS.items()
+    ]
+    return pd.DataFrame(rows, columns=["section", "status", "reason"])
+
+
+def status_sentence(status: pd.DataFrame) -> str:
+    """Markdown: every section shown, or the list of skipped sections with their reasons."""
+    skipped = status[status["status"] == "skipped"]
+    if skipped.empty:
+        return "Every section of this stage is shown: the client supplied all the sources it needs."
+    items = "\n".join(f"- **{row.section}** skipped: {row.reason}." for row in skipped.itertuples())
+    return f"Sections skipped for lack of data:\n\n{items}"
