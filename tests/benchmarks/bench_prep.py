@@ -38,6 +38,14 @@ DATA = ROOT / "data" / "bench"
 CUSTOMERS = 500_000
 START = np.datetime64("2023-01-01T00:00:00")
 DAYS = 730
+CLIENT_COLUMNS = {  # canonical column -> column of the generated files
+    "order_id": "Invoice",
+    "customer_id": "Customer",
+    "order_date": "Date",
+    "product_id": "SKU",
+    "quantity": "Qty",
+    "unit_price": "Price",
+}
 
 
 def synthetic_lines(n: int, seed: int = 0, first_invoice: int = 100_000) -> pa.Table:
@@ -92,14 +100,7 @@ def client_file(data_path: Path, folder: Path) -> Path:
         "client": {"name": "benchmark"},
         "data": {
             "path": str(data_path),
-            "columns": {
-                "order_id": "Invoice",
-                "customer_id": "Customer",
-                "order_date": "Date",
-                "product_id": "SKU",
-                "quantity": "Qty",
-                "unit_price": "Price",
-            },
+            "columns": CLIENT_COLUMNS,
             "date_format": "%Y-%m-%dT%H:%M:%S",
         },
         "periods": [{"name": "all", "as_of": "2025-01-01", "window_days": 365}],

@@ -40,21 +40,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import yaml
-from bench_prep import synthetic_lines  # sibling module: Python puts the script's folder on sys.path
+from bench_prep import (
+    CLIENT_COLUMNS,
+    synthetic_lines,
+)  # sibling module: Python puts the script's folder on sys.path
 from results import cpu_busy, write_table
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "bench"
 TEMP_DIRECTORY = DATA / "duckdb_tmp"
 CHUNK = 5_000_000
-COLUMNS = {
-    "order_id": "Invoice",
-    "customer_id": "Customer",
-    "order_date": "Date",
-    "product_id": "SKU",
-    "quantity": "Qty",
-    "unit_price": "Price",
-}
 SPARK_CONFIG = {"spark.driver.memory": "6g", "spark.sql.shuffle.partitions": 4, "spark.ui.enabled": False}
 
 
@@ -109,7 +104,7 @@ def client_file(folder: Path, backend: str, memory_limit: str, out: Path) -> Pat
         engine |= {"spark": {"master": "local[2]", "config": SPARK_CONFIG}}
     content = {
         "client": {"name": "benchmark"},
-        "data": {"path": str(folder), "columns": COLUMNS},
+        "data": {"path": str(folder), "columns": CLIENT_COLUMNS},
         "periods": [{"name": "all", "as_of": "2025-01-01", "window_days": 365}],
         "engine": engine,
     }
