@@ -118,16 +118,17 @@ def _validate(args: argparse.Namespace) -> int:
     privacy.salt_from(params.values)  # as run does: the client report needs it
     names = args.period or [p.name for p in params.periods]
     print(f"{params.source}: parameters valid; data file {params.data_path}")
+    con = engine.connect(params.get("engine"))  # one connection for every period's sources
+    money = {"amount": lambda amount: "" if amount != amount else f"{amount:,.2f}"}  # NaN: no amount
     for name in names:
         period = params.period(name)
         result = prep.prepare(params, period)
         print(f"\nperiod {name}: data quality")
-        money = {"amount": lambda amount: "" if amount != amount else f"{amount:,.2f}"}  # NaN: no amount
         print(result.quality.to_string(index=False, formatters=money))
         headline = overview.headline(result.orders, result.quality)
         print("  ".join(f"{key}={value}" for key, value in headline.items()))
         period_customers = result.orders.column("customer_id").unique().to_pylist()
-        extra = sources.load_sources(params, period, engine.connect(params.get("engine")), period_customers)
+        extra = sources.load_sources(params, period, con, period_customers)
         if not extra.quality.empty:
             print(f"\nperiod {name}: optional sources")
             print(extra.quality.drop(columns="description").to_string(index=False))
