@@ -273,15 +273,13 @@ def _strip(text: ir.StringValue) -> ir.StringValue:
     """``text.strip()``, computed only for values that may start or end with whitespace.
 
     Same result as ``text.strip()`` on every backend, several times faster on DuckDB, where
-    ``strip`` (TRIM with an explicit character set) costs about 0.08-0.12 s per million values
-    and the test of the two end characters about 0.02 s (2 cores). The test is a superset of
-    whitespace: an end character that is a control character or space (code point <= 32),
-    or not printable ASCII (>= 127, which covers Unicode spaces), sends the value through
-    ``strip``; any other value is returned unchanged, as ``strip`` would return it. NULL
-    stays NULL.
+    ``strip`` (TRIM with the ASCII whitespace characters: space and codes 9-13) costs about
+    0.28 s per million values and the test below 0.03 s (2 cores). The test is a superset of
+    those characters: a value, or its reverse, that sorts before ``"!"`` starts (ends) with a
+    character of code point <= 32 and goes through ``strip``; any other value is returned
+    unchanged, as ``strip`` would return it. NULL stays NULL.
     """
-    first, last = text.ascii_str(), text.right(1).ascii_str()
-    maybe_space = (first <= 32) | (first >= 127) | (last <= 32) | (last >= 127)
+    maybe_space = (text < "!") | (text.reverse() < "!")
     return ibis.ifelse(maybe_space, text.strip(), text)
 
 

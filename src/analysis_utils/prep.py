@@ -105,12 +105,21 @@ def prepare_orders(
     """
     line_rules = _line_rule_descriptions(lines.columns)
     with engine_errors(source), contextlib.ExitStack() as cached:
-        annotated = cached.enter_context(annotate_line_rules(lines, prep, period).cache())
-        line_counts = _counts_by(annotated, "rule").assign(action="dropped")
+        annotated = annotate_line_rules(lines, prep, period)
+        if prep["drop_duplicates"]:
+            annotated = annotated.mutate(line_hash=line_hash(annotated))
+        annotated = cached.enter_context(annotated.cache())
+        line_counts = _counts_by(annotated, "rule", zero_rows=True).assign(action="dropped")
         _check_line_counts(line_counts, prep, data, period, f"{source}: ", annotated)
-        kept = annotated.filter(annotated.rule.isnull())
-        kept, return_counts = _apply_return_policy(kept, prep)
-        orders = build_orders(kept)
+        kept, removed = _drop_duplicates_and_zero_amounts(annotated, line_counts, prep, cached)
+        line_counts = _move_from_kept(line_counts.drop(columns="zero_rows"), removed)
+        # a return matches the same purchase whether that purchase is duplicated or not, so returns
+        # are matched among the lines before duplicates go: fewer columns read, no duplicate check
+        survivors = annotated.filter(annotated.rule.isnull())
+        if prep["drop_zero_amount"]:
+            survivors = survivors.filter(survivors.amount != 0)
+        purchases, returns, return_counts = _apply_return_policy(kept, survivors, prep, cached)
+        orders = build_orders(purchases.union(returns))
         orders = cached.enter_context(_with_order_rule(orders, prep, period).cache())
         history = customer_history(orders, period).order_by("customer_id").to_pyarrow()
         orders, order_counts = _apply_order_rules(orders, prep)
@@ -135,7 +144,10 @@ def customer_history(orders: ir.Table, period: Period) -> ir.Table:
 
 
 def annotate_line_rules(lines: ir.Table, prep: dict[str, Any], period: Period) -> ir.Table:
-    """Add ``rule``: the first line rule that removes the line, NULL for a line that stays.
+    """Add ``rule``: the first of line rules 1-5 that removes the line, NULL for a line that stays.
+
+    Rules 1-5 look at one line at a time; rules 6 (exact duplicate) and 7 (zero amount) compare
+    lines and are applied afterwards to the lines left (:func:`drop_exact_duplicates`).
 
     Adds ``is_return`` too: a negative amount, or an order id with ``prep.returns.order_prefix``.
     A cancellation line's amount is made negative whatever its sign in the file.
@@ -161,8 +173,6 @@ def annotate_line_rules(lines: ir.Table, prep: dict[str, Any], period: Period) -
         unreadable |= lines[name].isnull()
     if not prep["drop_missing_customer"]:
         lines = lines.mutate(customer_id=lines.customer_id.fill_null(UNKNOWN_CUSTOMER))
-    data_columns = [c for c in lines.columns if c != "is_return"]
-    duplicate_rank = ibis.row_number().over(group_by=data_columns, order_by="order_date")
     excluded = prep["exclude_customers"]
     conditions = [
         ("missing_customer", lines.customer_id.isnull()),
@@ -170,17 +180,80 @@ def annotate_line_rules(lines: ir.Table, prep: dict[str, Any], period: Period) -
         ("unreadable_amount", unreadable),
         ("excluded_customer", lines.customer_id.isin(excluded) if excluded else None),
         ("after_as_of", lines.order_date >= period.as_of if prep["drop_after_as_of"] else None),
-        ("duplicate", duplicate_rank > 0 if prep["drop_duplicates"] else None),
-        ("zero_amount", lines.amount == 0 if prep["drop_zero_amount"] else None),
     ]
     cases = [(condition, rule) for rule, condition in conditions if condition is not None]
     return lines.mutate(rule=ibis.cases(*cases, else_=ibis.null("string")))
 
 
-def _counts_by(table: ir.Table, key: str) -> pd.DataFrame:
-    """Lines and amount per value of ``key`` (NULL key = kept), as a small pandas frame."""
-    counts = table.group_by(key).aggregate(rows=table.count(), amount=exact_sum(table.amount))
-    return counts.to_pandas().fillna({"amount": 0.0})
+def line_hash(lines: ir.Table) -> ir.IntegerValue:
+    """A hash of every data column of a line (``is_return``, ``rule`` and ``line_hash`` aside):
+    equal lines have equal hashes; unequal lines share one rarely (64 bits on DuckDB, 32 on Spark)."""
+    columns = [c for c in lines.columns if c not in {"is_return", "rule", "line_hash"}]
+    return ibis.struct({name: lines[name] for name in columns}).hash()
+
+
+def _drop_duplicates_and_zero_amounts(
+    annotated: ir.Table, line_counts: pd.DataFrame, prep: dict[str, Any], cached: contextlib.ExitStack
+) -> tuple[ir.Table, pd.DataFrame]:
+    """Line rules 6 and 7 on the lines rules 1-5 kept: one copy of each exact duplicate stays, then
+    zero amounts go. ``line_counts`` are rules 1-5's counts with ``zero_rows``. Returns the kept
+    lines (without ``rule``) and the two rules' counts."""
+    kept = annotated.filter(annotated.rule.isnull()).drop("rule")
+    counts = []
+    if prep["drop_duplicates"]:
+        kept, duplicates = drop_exact_duplicates(kept, cached)
+        counts.append(duplicates.assign(rule="duplicate"))
+    if prep["drop_zero_amount"]:
+        zero_rows = int(line_counts.loc[line_counts["rule"].isnull(), "zero_rows"].sum())
+        if prep["drop_duplicates"]:  # a zero line's extra copies were counted as duplicates
+            zero_rows -= int(duplicates["zero_rows"].iloc[0])
+        counts.append(pd.DataFrame({"rule": ["zero_amount"], "rows": [zero_rows], "amount": [0.0]}))
+        kept = kept.filter(kept.amount != 0)
+    columns = ["rule", "rows", "amount"]
+    return kept, pd.concat([c[columns] for c in counts]) if counts else pd.DataFrame(columns=columns)
+
+
+def drop_exact_duplicates(lines: ir.Table, cached: contextlib.ExitStack) -> tuple[ir.Table, pd.DataFrame]:
+    """Keep one copy of each group of lines equal in every data column; count the other copies.
+
+    Exact, in two steps that keep the work on the engine linear: lines whose ``line_hash``
+    (:func:`line_hash`) occurs once are unique and stay as they are; only the few lines that share a
+    hash are compared column by column (grouped), and each distinct line among them stays once.
+    Returns the kept lines (without ``line_hash``) and a one-row frame: ``rows`` and ``amount``
+    (currency) of the copies dropped, and ``zero_rows``, how many of them have a zero amount.
+    """
+    repeated = lines.group_by("line_hash").aggregate(copies=lines.count())
+    repeated = cached.enter_context(repeated.filter(repeated.copies > 1).select("line_hash").cache())
+    columns = [c for c in lines.columns if c != "line_hash"]
+    shared = lines.semi_join(repeated, "line_hash")
+    distinct = shared.group_by(columns).aggregate(copies=shared.count())
+    distinct = cached.enter_context(distinct.cache())
+    extra = (distinct.copies - 1).cast("int64")
+    counts = distinct.aggregate(
+        rows=extra.sum(),
+        amount=exact_sum(distinct.amount * extra),
+        zero_rows=ibis.ifelse(distinct.amount == 0, extra, 0).sum(),
+    ).to_pandas()
+    unique = lines.anti_join(repeated, "line_hash").select(columns)
+    counts = counts.fillna(0).astype({"rows": "int64", "zero_rows": "int64"})
+    return unique.union(distinct.select(columns)), counts
+
+
+def _move_from_kept(line_counts: pd.DataFrame, removed: pd.DataFrame) -> pd.DataFrame:
+    """Line counts with the rows and amount of the later rules (``removed``) taken off the kept lines
+    (the NULL-rule row) and listed under their own rules, so every line is counted once."""
+    kept = line_counts["rule"].isnull()
+    line_counts.loc[kept, "rows"] -= removed["rows"].sum()
+    line_counts.loc[kept, "amount"] -= removed["amount"].sum()
+    return pd.concat([line_counts, removed.assign(action="dropped")], ignore_index=True)
+
+
+def _counts_by(table: ir.Table, key: str, zero_rows: bool = False) -> pd.DataFrame:
+    """Lines and amount per value of ``key`` (NULL key = kept), as a small pandas frame; with
+    ``zero_rows``, also how many of them have a zero amount."""
+    extra = {"zero_rows": (table.amount == 0).cast("int64").sum()} if zero_rows else {}
+    counts = table.group_by(key).aggregate(rows=table.count(), amount=exact_sum(table.amount), **extra)
+    return counts.to_pandas().fillna({"amount": 0.0} | dict.fromkeys(extra, 0))
 
 
 def _check_line_counts(
@@ -259,44 +332,49 @@ def _line_rule_descriptions(line_columns: list[str]) -> dict[str, str]:
     return LINE_RULES | {"unreadable_amount": f"{names} missing or not a number"}
 
 
-def _apply_return_policy(kept: ir.Table, prep: dict[str, Any]) -> tuple[ir.Table, pd.DataFrame]:
-    """Net returns against earlier orders, or drop them; count what happened to them."""
+def _apply_return_policy(
+    kept: ir.Table, match_among: ir.Table, prep: dict[str, Any], cached: contextlib.ExitStack
+) -> tuple[ir.Table, ir.Table, pd.DataFrame]:
+    """Split kept lines into purchases and returns; net the returns against earlier orders (each
+    gets its purchase's ``order_id``, found among the purchases of ``match_among``), or drop them.
+    Returns the purchase lines, the netted returns (cached: they are few) and what happened to the
+    returns."""
+    kept = kept.mutate(order_id=kept.order_id.fill_null(customer_day_id(kept)))
+    purchases, returns = kept.filter(~kept.is_return), kept.filter(kept.is_return)
     if prep["returns"]["policy"] == "drop":
-        returns = kept.filter(kept.is_return)
         counts = returns.aggregate(rows=returns.count(), amount=exact_sum(returns.amount)).to_pandas()
-        return kept.filter(~kept.is_return), counts.assign(rule="return_dropped", action="dropped")
-    netted = net_returns(kept)
-    returns = netted.filter(netted.is_return)
+        return purchases, returns.limit(0), counts.assign(rule="return_dropped", action="dropped")
+    # cached on their own: a query reading the kept lines twice would materialise all of them
+    returns = cached.enter_context(returns.cache())
+    match_among = match_among.mutate(order_id=match_among.order_id.fill_null(customer_day_id(match_among)))
+    candidates = match_among.filter(~match_among.is_return).select(returns.columns)
+    returns = cached.enter_context(match_returns(candidates, returns).cache())
     rule = ibis.ifelse(returns.order_id.isnull(), "return_unmatched", "return_netted")
     counts = _counts_by(returns.mutate(rule=rule), "rule")
     counts = counts.assign(action=counts["rule"].map({"return_netted": "netted"}).fillna("dropped"))
-    return netted.filter(netted.order_id.notnull()), counts
+    return purchases, returns.filter(returns.order_id.notnull()), counts
 
 
-def net_returns(lines: ir.Table) -> ir.Table:
-    """Re-attribute each return line to the customer's latest earlier purchase order.
+def match_returns(purchases: ir.Table, returns: ir.Table) -> ir.Table:
+    """The return lines, each with the ``order_id`` of the customer's latest earlier purchase.
 
-    The match is within the same customer and, when a product column exists, the same
-    product; "earlier" includes the same timestamp. A matched return takes the purchase's
-    ``order_id`` (its negative amount then reduces that order); an unmatched one gets a NULL
-    ``order_id``. Lines without an order id get one per customer and day first.
+    The match is within the same customer and, when a product column exists, the same product;
+    "earlier" includes the same timestamp. A return with no such purchase gets a NULL
+    ``order_id``. Only purchases sharing a key with some return take part, so the ordered window
+    covers few lines.
     """
-    lines = lines.mutate(order_id=lines.order_id.fill_null(customer_day_id(lines)))
-    keys = ["customer_id", "product_id"] if "product_id" in lines.columns else ["customer_id"]
-    returns = lines.filter(lines.is_return)
-    has_returns = lines.semi_join(returns.select(keys).distinct(), keys)
-    others = lines.anti_join(returns.select(keys).distinct(), keys)
+    keys = ["customer_id", "product_id"] if "product_id" in returns.columns else ["customer_id"]
+    candidates = purchases.semi_join(returns.select(keys).distinct(), keys)
+    both = candidates.union(returns.select(candidates.columns))
     match_key = ibis.ifelse(
-        has_returns.is_return,
+        both.is_return,
         ibis.null("string"),
-        has_returns.order_date.strftime("%Y-%m-%d %H:%M:%S") + "|" + has_returns.order_id,
+        both.order_date.strftime("%Y-%m-%d %H:%M:%S") + "|" + both.order_id,
     )
     window = ibis.window(group_by=keys, order_by=["order_date", "is_return"], rows=(None, 0))
     latest = match_key.max().over(window)
-    matched = has_returns.mutate(
-        order_id=ibis.ifelse(has_returns.is_return, latest.substr(20), has_returns.order_id)
-    )
-    return others.union(matched.select(others.columns))
+    matched = both.mutate(order_id=latest.substr(20)).filter(lambda t: t.is_return)
+    return matched.select(returns.columns)
 
 
 def customer_day_id(lines: ir.Table) -> ir.StringValue:
@@ -373,10 +451,11 @@ def flag_extreme_orders(orders: ir.Table, extreme: dict[str, Any]) -> ir.Table:
         return orders.mutate(is_extreme=ibis.literal(False))
     positive = orders.filter(orders.amount > 0)
     log_amount = positive.amount.ln()
-    median = log_amount.median()
-    mad = (log_amount - median).abs().median()
-    scale = (mad * MAD_TO_SIGMA).nullif(0)
-    z = (orders.amount.ln() - median) / scale
+    median = log_amount.median().to_pyarrow().as_py()  # computed once, then used as constants
+    mad = None if median is None else (log_amount - median).abs().median().to_pyarrow().as_py()
+    if not mad:  # no positive order, or half of them or more share one amount
+        return orders.mutate(is_extreme=ibis.literal(False))
+    z = (orders.amount.ln() - median) / (mad * MAD_TO_SIGMA)
     flagged = (orders.amount > 0) & (z > extreme["z_threshold"])
     return orders.mutate(is_extreme=flagged.fill_null(False))
 
