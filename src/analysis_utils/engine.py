@@ -46,7 +46,7 @@ SPARK_SETTINGS = {
 """Settings every Spark session of the workbook gets (``engine.spark.config`` may add others)."""
 
 
-def connect(engine: dict[str, Any]) -> ibis.BaseBackend:
+def connect(engine: dict[str, Any], keep_row_order: bool = True) -> ibis.BaseBackend:
     """Open the backend named by ``engine.backend``: embedded DuckDB (default) or Spark.
 
     Parameters
@@ -57,11 +57,17 @@ def connect(engine: dict[str, Any]) -> ibis.BaseBackend:
         ``temp_directory`` (folder DuckDB spills to beyond the memory limit; relative paths start
         at the project root; empty = DuckDB's default). Spark: ``spark.master`` and
         ``spark.config`` (see :func:`spark_session`).
+    keep_row_order
+        False lets DuckDB return the rows of a query without ORDER BY in any order
+        (``preserve_insertion_order``), for work whose every result is aggregated or explicitly
+        ordered, as stage 01's: materialising and spilling large tables then costs less (50
+        million lines through stage 01: 47 s instead of 55 s, 88 s instead of 110 s under a 2 GB
+        limit). Spark never promises an order.
     """
     if engine.get("backend", "duckdb") == "spark":
         session = spark_session(engine.get("spark", {}))  # first: it says so when PySpark is missing
         return ibis.pyspark.connect(session)
-    config: dict[str, Any] = {}
+    config: dict[str, Any] = {} if keep_row_order else {"preserve_insertion_order": False}
     if engine.get("threads"):
         config["threads"] = engine["threads"]
     if engine.get("memory_limit"):

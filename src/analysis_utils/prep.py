@@ -253,6 +253,7 @@ def _counts_by(table: ir.Table, key: str, zero_rows: bool = False) -> pd.DataFra
     ``zero_rows``, also how many of them have a zero amount."""
     extra = {"zero_rows": (table.amount == 0).cast("int64").sum()} if zero_rows else {}
     counts = table.group_by(key).aggregate(rows=table.count(), amount=exact_sum(table.amount), **extra)
+    counts = counts.order_by(counts[key].asc(nulls_first=True))  # a fixed order for the sums taken of it
     return counts.to_pandas().fillna({"amount": 0.0} | dict.fromkeys(extra, 0))
 
 
@@ -526,7 +527,7 @@ def prepare(params: RunParams, period: Period) -> PrepResult:
     """Stage 01 end to end for one period: read the client's files (only the date partitions the
     period needs), apply every rule, build orders; the quality table says what was read."""
     inputs = period_inputs(params, period)
-    lines = read_transactions(params, connect(params.get("engine")), inputs)
+    lines = read_transactions(params, connect(params.get("engine"), keep_row_order=False), inputs)
     result = prepare_orders(lines, params.get("prep"), params.get("data"), period, str(params.data_path))
     return dataclasses.replace(result, quality=with_input_files(result.quality, inputs), inputs=inputs)
 

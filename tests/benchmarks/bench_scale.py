@@ -2,7 +2,7 @@
 DuckDB held to a memory limit, and Spark (local) beside DuckDB on 10 million lines.
 
     python tests/benchmarks/bench_scale.py [--duckdb-sizes 5e7 1e8] [--spark-sizes 1e7]
-        [--memory-limit 2GB] [--write]
+        [--memory-limits 2GB none] [--write]
 
 Data: the lines of bench_prep.py (seeded numpy: 500,000 customers, about 4 lines per invoice, 2%
 without customer id, 2% "C" cancellations, 0.5% zero prices, 0.5% exact duplicates, dates over
@@ -12,12 +12,13 @@ part-<chunk>-0.parquet`` (git-ignored; 24 partitions). Each measurement is one f
 that loads a client file (data.path = the folder, one period: as_of 2025-01-01, 365-day window,
 so every partition is read) and runs stage 01 (``prep.prepare``, then the three artifacts written
 as the notebook does) and stage 02 (orders read back by the engine, ``rfm_stage.run_rfm``: the
-customer table, scores, segments). DuckDB runs with ``engine.memory_limit`` (default 2GB) and
-``engine.temp_directory`` = data/bench/duckdb_tmp; Spark with master local[2],
-spark.driver.memory 6g and 4 shuffle partitions. ``seconds`` are wall-clock inside the child
-(stage 01, stage 02, both); ``process s`` the child process as seen from here (JVM start
-included); ``peak MB`` the largest resident set of the child and all its descendants (the JVM
-for Spark), sampled every 0.2 s with psutil; ``spilled MB`` the largest size of the temp
+customer table, scores, segments). DuckDB runs once per ``--memory-limits`` value
+(``engine.memory_limit``; default 2GB, then ``none``: DuckDB's own limit, 80% of RAM) with
+``engine.temp_directory`` = data/bench/duckdb_tmp; beside Spark, DuckDB runs with the first limit.
+Spark runs with master local[2], spark.driver.memory 6g and 4 shuffle partitions. ``seconds`` are
+wall-clock inside the child (stage 01, stage 02, both); ``process s`` the child process as seen from
+here (JVM start included); ``peak MB`` the largest resident set of the child and all its descendants
+(the JVM for Spark), sampled every 0.2 s with psutil; ``spilled MB`` the largest size of the temp
 directory seen meanwhile. ``--write`` puts the table into docs/benchmarks.md between the
 ``bench_scale`` markers.
 """
@@ -102,7 +103,9 @@ def ensure_chunk(chunk: int, start: int, size: int) -> Path:
 def client_file(folder: Path, backend: str, memory_limit: str, out: Path) -> Path:
     engine = {"backend": backend}
     if backend == "duckdb":
-        engine |= {"memory_limit": memory_limit, "temp_directory": str(TEMP_DIRECTORY)}
+        engine |= {"temp_directory": str(TEMP_DIRECTORY)}
+        if memory_limit != "none":
+            engine["memory_limit"] = memory_limit
     else:
         engine |= {"spark": {"master": "local[2]", "config": SPARK_CONFIG}}
     content = {
@@ -183,7 +186,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duckdb-sizes", type=float, nargs="*", default=[5e7, 1e8])
     parser.add_argument("--spark-sizes", type=float, nargs="*", default=[1e7])
-    parser.add_argument("--memory-limit", default="2GB")
+    parser.add_argument("--memory-limits", nargs="+", default=["2GB", "none"])
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--run-dir", help=argparse.SUPPRESS)
@@ -191,21 +194,28 @@ def main() -> int:
     if args.child:
         print(json.dumps(measure(args.child, args.run_dir)))
         return 0
-    plan = [("spark", int(n)) for n in args.spark_sizes] + [("duckdb", int(n)) for n in args.spark_sizes]
-    plan += [("duckdb", int(n)) for n in args.duckdb_sizes if ("duckdb", int(n)) not in plan]
+    first_limit = args.memory_limits[0]
+    plan = [("spark", int(n), "") for n in args.spark_sizes]
+    plan += [("duckdb", int(n), first_limit) for n in args.spark_sizes]
+    plan += [
+        ("duckdb", int(n), limit)
+        for n in args.duckdb_sizes
+        for limit in args.memory_limits
+        if ("duckdb", int(n), limit) not in plan
+    ]
     rows = [
         "| engine | lines read | files | stage 01 s | stage 02 s | seconds | process s | peak MB | spilled MB"
         " | orders | customers | CPU busy before |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for backend, n in sorted(plan, key=lambda item: (item[1], item[0])):
+    for backend, n, limit in sorted(plan, key=lambda item: (item[1], item[0])):
         folder = ensure_partitioned(n)
         busy = cpu_busy()
         with tempfile.TemporaryDirectory() as scratch:
             shutil.rmtree(TEMP_DIRECTORY, ignore_errors=True)
-            client = client_file(folder, backend, args.memory_limit, Path(scratch))
+            client = client_file(folder, backend, limit, Path(scratch))
             r = run_child(client, Path(scratch) / "run")
-        label = f"duckdb, memory_limit {args.memory_limit}" if backend == "duckdb" else "spark local[2]"
+        label = f"duckdb, memory_limit {limit}" if backend == "duckdb" else "spark local[2]"
         rows.append(
             f"| {label} | {r['lines']:,} | {r['files']} | {r['stage_01_s']:.1f} | {r['stage_02_s']:.1f} "
             f"| {r['seconds']:.1f} | {r['process_s']:.1f} | {r['peak_mb']:,.0f} | {r['spill_mb']:,.0f} "
