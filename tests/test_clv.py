@@ -316,3 +316,12 @@ def test_a_likelihood_that_rises_to_a_limit_still_gives_finite_parameters():
     fit = clv.fit_bgnbd(steady)
     assert fit.converged and np.isfinite(fit.log_likelihood)
     assert fit.params.a / (fit.params.a + fit.params.b) < 0.05 and fit.params.b < 1e8
+
+
+def test_expected_purchases_over_a_vanishing_horizon_are_zero_not_negative():
+    """Found by hypothesis: a horizon of 2.2e-16 gave -9.9e-17 (rounding of 1 - a number near 1)."""
+    params = clv.BGNBDParams(1.0, 1.0, 2.0, 1.0)
+    values = clv.expected_purchases(
+        params, np.array([2]), np.array([0.0]), np.array([1.0]), 2.220446049250313e-16
+    )
+    assert 0 <= values[0] < 1e-12

@@ -181,7 +181,9 @@ def expected_purchases_if_alive(
     """Expected purchase occasions in (T, T + horizon] of a customer known to be active at T:
 
     (a+b+x-1)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t))],
-    t = horizon (time units).
+    t = horizon (time units). Never negative: for a horizon near zero the bracket is a difference
+    of two numbers near 1, whose rounding could give a tiny value of the wrong sign; the result is
+    clipped at 0.
     """
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     x = np.asarray(x, dtype="float64")
@@ -189,7 +191,8 @@ def expected_purchases_if_alive(
     horizon = np.asarray(horizon, dtype="float64")
     ahead = alpha + T + horizon
     hypergeometric = special.hyp2f1(r + x, b + x, a + b + x - 1, horizon / ahead)
-    return (a + b + x - 1) / (a - 1) * (1 - np.exp((r + x) * np.log((alpha + T) / ahead)) * hypergeometric)
+    bracket = 1 - np.exp((r + x) * np.log((alpha + T) / ahead)) * hypergeometric
+    return np.maximum((a + b + x - 1) / (a - 1) * bracket, 0.0)
 
 
 def expected_purchases_new(params: BGNBDParams, t: np.ndarray) -> np.ndarray:
