@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import ibis
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from analysis_utils.config import Period
 from analysis_utils.errors import DataError
-from analysis_utils.prep import prepare_orders
+from analysis_utils.prep import drop_exact_duplicates, line_hash, prepare_orders
 
 DATA = {"columns": {"order_date": "Date", "amount": "Amount"}, "date_format": "%Y-%m-%d"}
 PERIOD = Period("p", as_of=dt.datetime(2024, 3, 1), window_days=None)
@@ -369,3 +370,41 @@ def test_preparing_prepared_orders_again_changes_nothing(rows):
     pd.testing.assert_frame_equal(
         once.to_pandas().drop(columns="lines"), again.orders.to_pandas().drop(columns="lines")
     )
+
+
+duplicate_rows = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", None]),
+        st.sampled_from(["1", "2"]),
+        st.sampled_from([dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 2)]),
+        st.sampled_from([0.0, 1.25, 5.0]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@slow_db
+@given(duplicate_rows, st.sampled_from(["own", "collide"]))
+def test_exact_duplicates_match_pandas_even_when_every_hash_collides(rows, hashes):
+    """One copy of each distinct line stays, counted as pandas' drop_duplicates does, whether the
+    lines have their own hashes or all share one (every line then goes through the comparison)."""
+    frame = pd.DataFrame(rows, columns=["customer_id", "order_id", "order_date", "amount"])
+    schema = {"customer_id": "string", "order_id": "string", "order_date": "timestamp", "amount": "float64"}
+    table = ibis.memtable(frame, schema=schema)
+    table = table.mutate(line_hash=ibis.literal(7, "int64") if hashes == "collide" else line_hash(table))
+    with contextlib.ExitStack() as cached:
+        kept, counts = drop_exact_duplicates(table, cached)
+        kept = kept.to_pandas()
+    dropped = frame[frame.duplicated()]
+
+    def as_rows(table: pd.DataFrame) -> list[tuple]:
+        rows = [tuple(None if pd.isna(v) else v for v in row) for row in table.itertuples(index=False)]
+        return sorted(rows, key=repr)
+
+    assert as_rows(kept) == sorted(set(as_rows(frame)), key=repr)
+    assert counts[["rows", "zero_rows"]].iloc[0].tolist() == [
+        len(dropped),
+        int((dropped["amount"] == 0).sum()),
+    ]
+    assert counts["amount"].iloc[0] == pytest.approx(dropped["amount"].sum())

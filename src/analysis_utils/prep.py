@@ -236,7 +236,7 @@ def drop_exact_duplicates(lines: ir.Table, cached: contextlib.ExitStack) -> tupl
     ).to_pandas()
     unique = lines.anti_join(repeated, "line_hash").select(columns)
     counts = counts.fillna(0).astype({"rows": "int64", "zero_rows": "int64"})
-    return unique.union(distinct.select(columns)), counts
+    return unique.union(distinct.select(columns).cast(unique.schema())), counts
 
 
 def _move_from_kept(line_counts: pd.DataFrame, removed: pd.DataFrame) -> pd.DataFrame:
