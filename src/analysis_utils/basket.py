@@ -16,7 +16,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from analysis_utils.config import Period
-from analysis_utils.prep import annotate_line_rules, customer_day_id
+from analysis_utils.prep import annotate_line_rules, with_order_ids
 
 
 def baskets(lines: ir.Table, prep: dict[str, Any], period: Period) -> ir.Table:
@@ -33,7 +33,7 @@ def baskets(lines: ir.Table, prep: dict[str, Any], period: Period) -> ir.Table:
     if period.window_start is not None:
         keep &= annotated.order_date >= period.window_start
     kept = annotated.filter(keep)
-    kept = kept.mutate(order_id=kept.order_id.fill_null(customer_day_id(kept)))
+    kept = with_order_ids(kept)
     return kept.select("customer_id", "order_id", "category").distinct()
 
 

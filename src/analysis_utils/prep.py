@@ -340,14 +340,13 @@ def _apply_return_policy(
     gets its purchase's ``order_id``, found among the purchases of ``match_among``), or drop them.
     Returns the purchase lines, the netted returns (cached: they are few) and what happened to the
     returns."""
-    kept = kept.mutate(order_id=kept.order_id.fill_null(customer_day_id(kept)))
+    kept, match_among = with_order_ids(kept), with_order_ids(match_among)
     purchases, returns = kept.filter(~kept.is_return), kept.filter(kept.is_return)
     if prep["returns"]["policy"] == "drop":
         counts = returns.aggregate(rows=returns.count(), amount=exact_sum(returns.amount)).to_pandas()
         return purchases, returns.limit(0), counts.assign(rule="return_dropped", action="dropped")
     # cached on their own: a query reading the kept lines twice would materialise all of them
     returns = cached.enter_context(returns.cache())
-    match_among = match_among.mutate(order_id=match_among.order_id.fill_null(customer_day_id(match_among)))
     candidates = match_among.filter(~match_among.is_return).select(returns.columns)
     returns = cached.enter_context(match_returns(candidates, returns).cache())
     rule = ibis.ifelse(returns.order_id.isnull(), "return_unmatched", "return_netted")
@@ -378,6 +377,11 @@ def match_returns(purchases: ir.Table, returns: ir.Table) -> ir.Table:
     return matched.select(returns.columns)
 
 
+def with_order_ids(lines: ir.Table) -> ir.Table:
+    """The lines with every missing ``order_id`` filled by :func:`customer_day_id`."""
+    return lines.mutate(order_id=lines.order_id.fill_null(customer_day_id(lines)))
+
+
 def customer_day_id(lines: ir.Table) -> ir.StringValue:
     """Order id for sources without one: one per customer and calendar day, ``<customer>|<YYYY-MM-DD>``."""
     return lines.customer_id + "|" + lines.order_date.strftime("%Y-%m-%d")
@@ -394,7 +398,7 @@ def build_orders(lines: ir.Table) -> ir.Table:
     ``cost`` (currency), present only when the lines have them, follow ``amount``: net sums of
     the lines' values, netted returns included, so order margin = amount - cost exactly.
     """
-    lines = lines.mutate(order_id=lines.order_id.fill_null(customer_day_id(lines)))
+    lines = with_order_ids(lines)
     purchase_date = ibis.ifelse(lines.is_return, ibis.null("timestamp"), lines.order_date)
     aggregates: dict[str, ir.Value] = {
         "order_date": purchase_date.min(),
