@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from helpers import run_cli
+from helpers import TEST_SALT, run_cli
 
-from analysis_utils import paths
+from analysis_utils import paths, privacy
 from analysis_utils.runner import STAGE_NOTEBOOKS
 
 SAMPLE = "params/clients/sample.yaml"
@@ -102,8 +104,10 @@ def test_client_html_has_no_code_and_analyst_html_has_it(sample_run, stage):
 def test_client_report_compares_with_the_previous_period_when_there_is_one(sample_run):
     later = (sample_run / "2024" / "09_client_report.client.html").read_text()
     first = (sample_run / "2023" / "09_client_report.client.html").read_text()
-    assert later.count(" vs 2023<") == 4 and "scored customers of 2023, " in later  # churn rate: none in 2023
-    assert " vs 20" not in first and "scored customers of" not in first
+    # churn rate: none in 2023; revenue at risk: 2023 has too little evidence for 2024's calibrated rule
+    assert later.count(" vs 2023<") == 3 and "customers who bought in 2023, " in later
+    assert "not compared with 2023, whose risk rests on another rule" in later
+    assert " vs 20" not in first and "customers who bought in 20" not in first
     assert "There is no earlier period to compare 2023 with" in first
     kpis = pq.read_table(sample_run / "2024" / "kpis.parquet").to_pylist()[0]
     trends = pq.read_table(sample_run / "comparison" / "kpi_trends.parquet").to_pylist()
@@ -122,9 +126,39 @@ def test_future_value_joins_the_customer_table_and_drives_churn_risk_only_when_t
         record = json.loads((sample_run / period / "clv_model.json").read_text())
         assert record["trusted"] is trusted, record["reason"]
         report = (sample_run / period / "09_client_report.client.html").read_text()
-        assert ("The model is used for churn risk" in report) is trusted
-        assert ("falls back to the overdue rule" in report) is not trusted
-        assert "What customers are worth next" in report and "value at risk" in report
+        assert ("forecasts can be relied on" in report) is trusted
+        assert ("as indicative only" in report) is not trusted
+        assert (
+            "What customers are worth next" in report and "valuable segments are at high churn risk" in report
+        )
+
+
+@pytest.mark.parametrize("period", ["2023", "2024"])
+def test_one_churn_risk_definition_card_section_lists_and_files_agree(sample_run, period):
+    folder = sample_run / period
+    risk = pq.read_table(folder / "churn_risk.parquet").to_pandas()
+    rule = json.loads((folder / "churn_rule.json").read_text())
+    high = risk[risk["churn_risk"] == "high"]
+    kpis = pq.read_table(folder / "kpis.parquet").to_pylist()[0]
+    assert kpis["revenue_at_risk"] == pytest.approx(high["monetary"].sum(), abs=0.01)
+    page = (folder / "09_client_report.client.html").read_text()
+    card = re.search(r"Revenue at risk</div><div class=.kpi-value.>([\d,]+) GBP<", page).group(1)
+    assert card == f"{high['monetary'].sum():,.0f}"
+    section = f"{len(high):,} of the {len(risk):,} customers with a net purchase"
+    assert section in page and f"They spent {high['monetary'].sum():,.0f} GBP in this period" in page
+    assert f"{len(high):,} customers are at high risk of not buying again" in page  # headline sentence
+    assert rule["score"] in ("overdue", "p_alive", "p_no_purchase", "expected_purchases")
+    # the lists show only high-risk customers, ranked by spend
+    salt = TEST_SALT  # the run's salt (the environment's, over the client file's)
+    shown = set(
+        re.findall(
+            r"C[0-9a-f]{16}", page.split("The highest-spending customers at high risk")[1].split("<h2")[0]
+        )
+    )
+    top = privacy.pseudonymise(
+        high.sort_values(["monetary", "customer_id"], ascending=[False, True])["customer_id"].head(10), salt
+    )
+    assert shown == set(top)
 
 
 def test_client_outputs_carry_no_raw_customer_ids(sample_run):
@@ -256,3 +290,111 @@ def test_validate_reports_every_parameter_problem_with_exit_2(tmp_path):
 def test_help_is_available_for_every_command(command):
     result = run_cli(*command, "--help")
     assert result.returncode == 0 and "usage: crm-workbook" in result.stdout
+
+
+def one_error(result) -> str:
+    """The single ``error:`` line of a command that failed cleanly (no traceback)."""
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def test_client_file_named_dot_dot_yaml_is_refused_and_writes_nothing_outside_out(tmp_path):
+    content = (bad_client(tmp_path, HEADER + GOOD_LINE)).read_text(encoding="utf-8")
+    client = tmp_path / "...yaml"  # stem "..": its folder would be --out/..
+    client.write_text(content, encoding="utf-8")
+    out = tmp_path / "out"
+    (tmp_path / "2024").mkdir()
+    (tmp_path / "2024" / "keep.txt").write_text("not a report", encoding="utf-8")
+    result = run_cli("run", str(client), "--out", str(out), "--period", "2024")
+    assert result.returncode == 2
+    assert "client file name '..'" in one_error(result)
+    assert (tmp_path / "2024" / "keep.txt").is_file()
+
+
+@pytest.mark.parametrize("name", ["comparison", ".failed", "..", "a/b", ""])
+def test_reserved_or_unsafe_period_names_are_refused(tmp_path, name):
+    client = bad_client(tmp_path, HEADER + GOOD_LINE, periods=[{"name": name, "as_of": "2025-01-01"}])
+    result = run_cli("validate", str(client))
+    assert result.returncode == 2
+    assert "periods[0].name" in one_error(result)
+
+
+def test_blank_salt_is_refused_and_a_short_one_warned(tmp_path):
+    client = bad_client(tmp_path, HEADER + GOOD_LINE)
+    result = run_cli("validate", str(client), "--period", "2024", salt=" ")
+    assert result.returncode == 2
+    assert "pseudonym salt (CRM_WORKBOOK_SALT) is blank" in one_error(result)
+    result = run_cli("validate", str(client), "--period", "2024", salt="abc")
+    assert result.returncode == 0, result.stderr
+    assert "warning: the pseudonym salt has 3 characters: use at least 8" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("case", "command", "changes", "exit_code", "named"),
+    [
+        ("skip_rows text", "run", {"data__read_options": {"skip_rows": "two"}}, 2, "skip_rows must be"),
+        ("threads negative", "run", {"engine__threads": -1}, 2, "engine.threads must be 0"),
+        (
+            "window too long",
+            "validate",
+            {"periods": [{"name": "2024", "as_of": "2025-01-01", "window_days": 1000000000}]},
+            2,
+            "periods[0].window_days must be at most 36,525",
+        ),
+        (
+            "as_of in year 1",
+            "validate",
+            {"periods": [{"name": "2024", "as_of": "0001-01-05"}]},
+            2,
+            "periods[0].as_of '0001-01-05' must lie between 1900-01-01",
+        ),
+    ],
+)
+def test_ordinary_faults_get_one_line_and_no_traceback(tmp_path, case, command, changes, exit_code, named):
+    client = bad_client(tmp_path, HEADER + GOOD_LINE, **changes)
+    result = run_cli(
+        command,
+        str(client),
+        "--period",
+        "2024",
+        *(["--out", str(tmp_path / "r")] if command == "run" else []),
+    )
+    assert result.returncode == exit_code, (case, result.stderr)
+    assert named in one_error(result), case
+
+
+def test_latin1_client_file_is_named_as_not_utf8(tmp_path):
+    client = bad_client(tmp_path, HEADER + GOOD_LINE)
+    text = client.read_text(encoding="utf-8").replace("Sample Retail Ltd", "Caf\u00e9 Ltd")
+    client.write_bytes(text.encode("latin-1"))
+    result = run_cli("validate", str(client))
+    assert result.returncode == 2
+    assert "badclient.yaml: not UTF-8 text" in one_error(result)
+
+
+def test_xlsx_that_is_a_csv_is_one_line(tmp_path):
+    client = bad_client(tmp_path, HEADER + GOOD_LINE)
+    content = yaml.safe_load(client.read_text(encoding="utf-8"))
+    xlsx = tmp_path / "lines.xlsx"
+    xlsx.write_text(HEADER + GOOD_LINE, encoding="utf-8")
+    content["data"]["path"] = str(xlsx)
+    client.write_text(yaml.safe_dump(content), encoding="utf-8")
+    result = run_cli("run", str(client), "--period", "2024", "--out", str(tmp_path / "r"))
+    assert result.returncode == 1
+    assert "lines.xlsx: not an Excel workbook" in one_error(result)
+
+
+def test_out_that_cannot_be_written_is_one_line(tmp_path):
+    client = bad_client(tmp_path, HEADER + GOOD_LINE)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    result = run_cli("run", str(client), "--period", "2024", "--out", str(blocker / "reports"))
+    assert result.returncode == 2
+    assert "--out" in one_error(result) and "cannot write there" in one_error(result)
+    read_only = tmp_path / "read-only"
+    read_only.mkdir(mode=0o555)
+    if os.geteuid() != 0:  # root writes through permissions
+        result = run_cli("run", str(client), "--period", "2024", "--out", str(read_only))
+        assert result.returncode == 2 and "cannot write there" in one_error(result)

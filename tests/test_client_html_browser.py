@@ -2,7 +2,9 @@
 
 For each client page of the sample run: every markdown heading the client may see is shown as a
 heading, every figure of the notebook is an image and none is broken; a screenshot of each page
-is saved in the test's temporary folder. Chromium is installed with apt-get when missing (as
+is saved in the test's temporary folder. For every client page of both periods: no table is wider
+than the page on a 1280 px screen, and printing on A4 portrait cuts no table (every cell's text
+is in the PDF; needs pdftotext). Chromium is installed with apt-get when missing (as
 root); where that is impossible, the tests are skipped with the reason.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
 import struct
 import zlib
 from html.parser import HTMLParser
@@ -18,6 +21,7 @@ from pathlib import Path
 import browser
 import nbformat
 import pytest
+from client_readiness import client_pages, page_ids
 from nbconvert.filters import markdown2html
 
 from analysis_utils.report import HIDDEN_FROM_CLIENT
@@ -28,6 +32,10 @@ PERIOD = "2024"
 PAGES = [(PERIOD, Path(name).stem) for name in STAGE_NOTEBOOKS] + [
     (COMPARISON, Path(COMPARISON_NOTEBOOK).stem)
 ]
+SAMPLE_PAGES = client_pages("params/clients/sample.yaml")  # both periods and the comparison
+WIDE_TABLE = (
+    "<table><tr>" + "".join(f"<td>column{i}_of_a_wide_table</td>" for i in range(40)) + "</tr></table>"
+)
 HEADING_LINE = re.compile(r"^(#{1,3})\s+(.*?)(?:\s+#+)?\s*$")
 MIN_SCREENSHOT_BYTES = 20_000  # a blank 1280 x 2000 page is about 5 KB
 
@@ -112,6 +120,7 @@ def test_page_facts_reports_exactly_what_the_page_shows(chromium, tmp_path):
         "<h2>Second\n section</h2>"
         '<img alt="broken" src="missing.png">'
         '<h3 style="display:none">Hidden</h3>'
+        "<table><tr><th>fits</th></tr></table>"
         "</body></html>",
         encoding="utf-8",
     )
@@ -119,6 +128,8 @@ def test_page_facts_reports_exactly_what_the_page_shows(chromium, tmp_path):
         "headings": [(1, "Tiny report"), (2, "Second section")],
         "images": 2,
         "broken": ["missing.png"],
+        "wide_tables": [],
+        "page_overflow": 0,
     }
     png = browser.screenshot(page, tmp_path / "tiny.png")
     assert png.read_bytes().startswith(b"\x89PNG")
@@ -144,3 +155,45 @@ def test_client_html_shows_every_heading_and_figure(chromium, sample_run, tmp_pa
 
     png = browser.screenshot(page, tmp_path / f"{period}_{stem}.png")
     assert png.stat().st_size > MIN_SCREENSHOT_BYTES, f"{png}: {png.stat().st_size} bytes"
+
+
+def test_a_table_wider_than_the_page_is_found_on_screen_and_in_print(chromium, tmp_path):
+    """Self-check: a table of 40 long cells overflows a 1280 px window and an A4 page; a table in
+    a scrolling box counts too; the narrow table does not."""
+    page = tmp_path / "wide.html"
+    page.write_text(
+        "<!DOCTYPE html><html><head><title>wide</title></head><body style='max-width:60rem'>"
+        f"<table><tr><th>narrow</th></tr></table>{WIDE_TABLE}<div style='overflow-x:auto'>{WIDE_TABLE}</div>"
+        "</body></html>",
+        encoding="utf-8",
+    )
+    wide = browser.page_facts(page)["wide_tables"]
+    assert [header[:25] for header, _ in wide] == ["column0_of_a_wide_table c"] * 2
+    assert all(pixels > 1000 for _, pixels in wide)
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    clipped = browser.clipped_in_print(page, tmp_path / "wide.pdf")
+    assert len(clipped) == 2 and "column39_of_a_wide_table" in clipped[0][1]
+
+
+@pytest.mark.parametrize(("period", "stem"), SAMPLE_PAGES, ids=page_ids(SAMPLE_PAGES))
+def test_client_tables_fit_a_laptop_screen(chromium, sample_run, period, stem):
+    page = sample_run / period / f"{stem}.client.html"
+    facts = browser.page_facts(page)
+    assert not facts["wide_tables"], (
+        f"{period}/{page.name}: tables wider than the page {facts['wide_tables']}"
+    )
+    assert not facts["page_overflow"], (
+        f"{period}/{page.name}: scrolls sideways by {facts['page_overflow']} px"
+    )
+
+
+@pytest.mark.parametrize(("period", "stem"), SAMPLE_PAGES, ids=page_ids(SAMPLE_PAGES))
+def test_client_tables_print_on_a4_without_clipping(chromium, sample_run, tmp_path, period, stem):
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    page = sample_run / period / f"{stem}.client.html"
+    clipped = browser.clipped_in_print(page, tmp_path / f"{period}_{stem}.pdf")
+    assert not clipped, f"{period}/{page.name}: printing on {browser.PAPER} cuts " + "; ".join(
+        f"table '{header}' (missing {missing[:5]})" for header, missing in clipped
+    )

@@ -6,6 +6,7 @@ import re
 
 import pandas as pd
 import pytest
+import yaml
 from helpers import run_cli
 
 from analysis_utils import paths
@@ -39,8 +40,14 @@ def test_patterns_catch_what_they_are_meant_to():
     assert ID_LIKE.findall(text) == ["012345"]
 
 
+def excluded_accounts(client_file: str) -> set[str]:
+    """The internal and test accounts a client's parameters exclude (``prep.exclude_customers``)."""
+    return set(yaml.safe_load((paths.PROJECT_ROOT / client_file).read_text())["prep"]["exclude_customers"])
+
+
 def test_no_client_output_carries_raw_ids_emails_or_phone_numbers(sample_run):
     raw_ids = set(pd.read_csv(paths.SAMPLE_DIR / "customer_types.csv", dtype=str)["customer_id"])
+    raw_ids |= excluded_accounts(SAMPLE)  # the test account is excluded: counted, never named
     pages = client_outputs(sample_run)
     assert any(p.name == "09_client_report.client.html" for p in pages)
     for page in pages:

@@ -147,6 +147,46 @@ def test_duplicate_names_get_a_number():
     assert clustering.name_clusters(centres, overlap)[1] == "Mid-value occasional (mostly Loyal) #2"
 
 
+def test_recency_is_judged_against_the_other_clusters():
+    """The sample's 2024 centres: the cluster at +0.47 stays within half a standard deviation of the
+    average customer, but sits near the least recent end of the clusters (mostly At Risk): not
+    "regulars" but "lapsed regulars"."""
+    centres = pd.DataFrame(
+        {
+            "recency_days": [-1.42, 0.47, 0.90, -0.96],
+            "frequency": [1.84, 0.66, -0.75, -0.64],
+            "monetary": [1.46, 0.91, -0.59, -0.96],
+        }
+    ).rename_axis("cluster")
+    overlap = pd.DataFrame(
+        {
+            "Champions": [277, 0, 0, 0],
+            "At Risk": [0, 328, 94, 0],
+            "Loyal": [0, 318, 0, 97],
+            "Need Attention": [0, 107, 0, 0],
+            "Lost": [0, 0, 382, 0],
+        }
+    )
+    levels = clustering.recency_levels(centres["recency_days"])
+    assert levels.tolist() == ["recent", "lapsed", "lapsed", "recent"]
+    names = clustering.name_clusters(centres, overlap, typical_orders={0: 17, 1: 7, 2: 1, 3: 1})
+    assert names == {
+        0: "High-value loyal (mostly Champions)",
+        1: "High-value lapsed regulars (many At Risk)",
+        2: "Low-value lapsed one-timers (mostly Lost)",
+        3: "Low-value newcomers (mostly Loyal)",
+    }
+
+
+def test_small_differences_in_recency_stay_mid_and_rare_repeat_buyers_are_light_buyers():
+    centres = pd.DataFrame({"recency_days": [0.1, 0.2], "frequency": [-1.0, 1.0], "monetary": [0.0, 0.0]})
+    overlap = pd.DataFrame({"Lost": [5, 0], "Loyal": [0, 5]})
+    assert clustering.name_clusters(centres, overlap, typical_orders={0: 4, 1: 9}) == {
+        0: "Mid-value light buyers (mostly Lost)",
+        1: "Mid-value fading regulars (mostly Loyal)",
+    }
+
+
 def test_missing_feature_is_named():
     customers, _ = blobs(20)
     with pytest.raises(DataError, match="no column tenure_days"):

@@ -278,28 +278,22 @@ def test_the_model_is_not_trusted_with_too_few_repeat_buyers():
     start, end = datetime(2024, 1, 1), datetime(2024, 1, 29)
     result = clv.future_value(_orders(HAND_ORDERS), start, end, SETTINGS)
     assert not result.trusted
-    assert "only 1 customers bought again" in result.reason
+    assert "only 1 customers bought more than once" in result.reason
     assert result.model_record()["repeat_buyers"] == 1
 
 
-def test_p_alive_risk_levels_follow_the_thresholds():
-    values = pd.DataFrame({"p_alive": [0.1, 0.3, 0.59, 0.6, 0.95, np.nan]})
-    assert list(clv.p_alive_risk(values, SETTINGS)) == ["high", "medium", "medium", "low", "low", "low"]
-
-
-def test_value_at_risk_is_value_if_active_times_the_chance_of_being_gone():
+def test_value_at_risk_is_the_value_of_high_risk_customers_of_valuable_segments():
     customers = pd.DataFrame(
         {
             "customer_id": ["1", "2", "3", "4"],
             "segment": ["Champions", "At Risk", "Lost", "At Risk"],
-            "p_alive": [0.2, 0.1, 0.05, 0.9],
-            "clv": [20.0, 5.0, 1.0, 90.0],
+            "churn_risk": ["high", "high", "high", "low"],
             "clv_if_active": [100.0, 50.0, 20.0, 100.0],
         }
     )
-    risky = clv.value_at_risk(customers, SETTINGS)
-    assert list(risky["customer_id"]) == ["1", "2"]  # 3 is not a valuable segment, 4 is probably active
-    np.testing.assert_allclose(risky["value_at_risk"], [80.0, 45.0])
+    risky = clv.value_at_risk(customers, ["Champions", "At Risk"])
+    assert list(risky["customer_id"]) == ["1", "2"]  # 3 is not a valuable segment, 4 is at low risk
+    np.testing.assert_allclose(risky["value_at_risk"], [100.0, 50.0])
 
 
 def test_the_time_unit_rescales_alpha_only(simulated):

@@ -5,7 +5,15 @@ import datetime as dt
 import pytest
 from helpers import CSV_COLUMNS, run_cli
 
-from analysis_utils.config import deep_merge, load_params, parse_overrides
+from analysis_utils.config import (
+    Period,
+    deep_merge,
+    load_params,
+    overlap_sentence,
+    parse_overrides,
+    period_warnings,
+    shared_span,
+)
 from analysis_utils.errors import ConfigError
 
 
@@ -141,9 +149,14 @@ def test_lifetime_value_parameters_are_checked(params_for):
                 "calibration_end": "mid-2024",
                 "horizon_months": 0,
                 "annual_discount_rate": 1.5,
-                "high_risk_p_alive": 0.7,
-                "medium_risk_p_alive": 0.6,
-            }
+            },
+            churn_risk={
+                "high_p_alive": 0.7,
+                "medium_p_alive": 0.6,
+                "medium_p_none": 0.9,
+                "high_p_none": 0.8,
+                "score": "magic",
+            },
         )
     message = str(raised.value)
     for expected in (
@@ -151,6 +164,78 @@ def test_lifetime_value_parameters_are_checked(params_for):
         "clv.calibration_end must be a quoted ISO date, got 'mid-2024'",
         "clv.horizon_months must be a whole number in 1..120, got 0",
         "clv.annual_discount_rate must be between 0 and 1, got 1.5",
-        "clv.high_risk_p_alive and clv.medium_risk_p_alive must satisfy 0 < high < medium < 1",
+        "churn_risk.high_p_alive and churn_risk.medium_p_alive must satisfy 0 < high < medium < 1",
+        "churn_risk.medium_p_none and churn_risk.high_p_none must satisfy 0 < medium < high < 1",
+        "churn_risk.score must be one of auto, overdue, p_alive, p_no_purchase, expected_purchases, "
+        "got 'magic'",
     ):
         assert expected in message
+
+
+def period(name, as_of, window_days=None):
+    return Period(name, dt.datetime.fromisoformat(as_of), window_days)
+
+
+H1 = period("H1", "2024-07-01", 182)  # 2024-01-01 .. 2024-06-30
+H2 = period("H2", "2025-01-01", 184)  # 2024-07-01 .. 2024-12-31
+
+
+def test_touching_periods_do_not_overlap():
+    assert shared_span(H1, H2) is None and shared_span(H2, H1) is None
+    assert overlap_sentence(H1, H2) is None
+    assert period_warnings([H1, H2]) == []
+
+
+def test_nested_periods_overlap_on_the_inner_one():
+    year = period("Y2024", "2025-01-01", 366)
+    assert shared_span(year, H2) == (dt.datetime(2024, 7, 1), dt.datetime(2025, 1, 1))
+    assert overlap_sentence(year, H2) == "Y2024 and H2 overlap (both include 2024-07-01 to 2024-12-31)"
+    one_day = period("d", "2024-07-02", 1)  # a one-day overlap counts
+    assert overlap_sentence(H2, one_day) == "H2 and d overlap (both include 2024-07-01 to 2024-07-01)"
+
+
+def test_all_history_overlaps_everything_before_its_as_of():
+    history = period("all", "2024-07-01")
+    assert shared_span(history, H1) == (dt.datetime(2024, 1, 1), dt.datetime(2024, 7, 1))
+    assert shared_span(history, H2) is None  # H2 starts when the history ends
+    assert overlap_sentence(history, period("all2", "2024-03-01")) == (
+        "all and all2 overlap (both include all history up to 2024-02-29)"
+    )
+    assert period_warnings([H1, H2, history]) == [
+        "periods H1 and all overlap (both include 2024-01-01 to 2024-06-30): each gets its own report,"
+        " but the period comparison leaves this pair out"
+    ]
+
+
+def test_validate_warns_about_each_overlapping_pair_in_one_line():
+    periods = (
+        'periods=[{name: "2023", as_of: "2024-01-01", window_days: 365},'
+        ' {name: "2024", as_of: "2025-01-01", window_days: 366}, {name: all, as_of: "2025-01-01"}]'
+    )
+    result = run_cli("validate", "params/clients/sample.yaml", "--period", "2024", "-p", periods)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: periods 2023 and all overlap (both include 2023-01-01 to 2023-12-31): each gets its own"
+        " report, but the period comparison leaves this pair out",
+        "warning: periods 2024 and all overlap (both include 2024-01-01 to 2024-12-31): each gets its own"
+        " report, but the period comparison leaves this pair out",
+    ]
+    assert "period 2024: data quality" in result.stdout  # a warning, not an error: validation goes on
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"), [("auto", True), (True, True), (False, True), ("yes", False), (3, False)]
+)
+def test_drop_duplicates_is_auto_true_or_false(params_for, value, ok):
+    if ok:
+        assert params_for(prep={"drop_duplicates": value}).get("prep.drop_duplicates") == value
+    else:
+        with pytest.raises(ConfigError, match="prep.drop_duplicates must be"):
+            params_for(prep={"drop_duplicates": value})
+
+
+def test_max_missing_customer_share_is_a_fraction(params_for):
+    assert params_for().get("prep.max_missing_customer_share") == 0.4
+    with pytest.raises(ConfigError, match="prep.max_missing_customer_share must be between 0 and 1"):
+        params_for(prep={"max_missing_customer_share": 1.5})

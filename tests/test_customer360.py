@@ -26,7 +26,7 @@ def test_a_repeated_customer_id_in_a_joined_table_is_an_error():
 
 
 def test_section_status_says_which_sections_are_skipped_and_why():
-    skipped = {"customers": "no customers file (sources.customers.path is empty)"}
+    skipped = {"customers": "no customers file was supplied"}
     status = customer360.section_status(skipped, ["customer_id", "order_date", "amount", "category"])
     assert status.set_index("section")["status"].to_dict() == {
         "Demographic profiles": "skipped",
@@ -36,5 +36,24 @@ def test_section_status_says_which_sections_are_skipped_and_why():
         "Cross-sell": "shown",
     }
     text = customer360.status_sentence(status)
-    assert "- **Demographic profiles** skipped: no customers file (sources.customers.path is empty)." in text
+    assert "- **Demographic profiles** skipped: no customers file was supplied." in text
     assert "- **Margin points** skipped: the transactions carry no cost or margin" in text
+
+
+def test_the_sources_quality_reads_as_one_plain_sentence_per_source():
+    quality = pd.DataFrame(
+        {
+            "source": ["events"] * 5,
+            "rule": ["read", "missing_customer", "before_window", "no_transactions", "kept"],
+            "action": ["read", "dropped", "dropped", "not joined", "kept"],
+            "rows": [100, 5, 40, 15, 40],
+        }
+    )
+    assert customer360.sources_sentence(quality, 30) == (
+        "30 customers in the period. **engagement events**: 100 rows read, 40 kept and matched to "
+        "the period's "
+        "customers, 40 outside the period, 5 dropped as unusable or repeated, 15 about customers "
+        "with no order "
+        "in the period."
+    )
+    assert customer360.sources_sentence(quality.iloc[0:0], 30) == "No extra source was supplied."

@@ -70,9 +70,9 @@ def test_without_any_extra_source_the_run_succeeds_and_says_what_was_skipped(tmp
     text = re.sub(r"<[^>]+>", "", (run_dir / "06_customer_360.client.html").read_text())
     report = re.sub(r"<[^>]+>", "", (run_dir / "09_client_report.client.html").read_text())
     for section, reason in [
-        ("Demographic profiles", "no customers file (sources.customers.path is empty)"),
-        ("Engagement points", "no events file (sources.events.path is empty)"),
-        ("Campaign response", "no campaigns file (sources.campaigns.path is empty)"),
+        ("Demographic profiles", "no customers file was supplied"),
+        ("Engagement points", "no events file was supplied"),
+        ("Campaign response", "no campaigns file was supplied"),
         ("Margin points", "the transactions carry no cost or margin"),
         ("Cross-sell", "the transactions carry no product category"),
     ]:

@@ -7,10 +7,9 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from analysis_utils import executive
+from analysis_utils import executive, kpi, rfm
 from analysis_utils.comparison import PeriodTables
 from analysis_utils.config import Period
-from analysis_utils.migration import migration_matrix
 
 Y2023 = {"name": "2023", "as_of": "2024-01-01", "window_days": 365}
 Y2024 = {"name": "2024", "as_of": "2025-01-01", "window_days": 366}
@@ -47,7 +46,8 @@ def test_previous_period_is_the_latest_declared_period_ending_by_the_start(
 def figures(customers: pd.DataFrame, history: pd.DataFrame, params, orders=None) -> executive.PeriodFigures:
     if orders is None:  # one order per customer and day is enough where no margin is asked for
         orders = pd.DataFrame({"order_date": pd.to_datetime(["2024-02-10"]), "amount": [1.0]})
-    return executive.period_figures(PeriodTables(PERIOD, customers, history, orders), params)
+    at_risk = kpi.churn_risk(rfm.scored_only(customers), params.get("churn_risk"))  # the overdue rule
+    return executive.period_figures(PeriodTables(PERIOD, customers, history, orders), params, at_risk)
 
 
 CUSTOMERS = pd.DataFrame(
@@ -112,6 +112,28 @@ def test_headline_table_gives_relative_change_and_points_for_shares():
     assert executive.format_value(None, "share", "EUR") == "-"
 
 
+def test_a_card_carries_its_caveat_escaped():
+    now = {
+        "customers": 10,
+        "revenue": 90.0,
+        "top_revenue_share": 0.5,
+        "churn_rate": 0.2,
+        "revenue_at_risk": 9.0,
+    }
+    cards = executive.headline_cards(
+        executive.headline_table(now, None), "GBP", None, 0.2, {"churn_rate": "rests on <b>9</b> days"}
+    )
+    assert cards.count("class='kpi-note'") == 1 and "rests on &lt;b&gt;9&lt;/b&gt; days" in cards
+
+
+def test_revenue_at_risk_is_not_compared_across_different_churn_rules(params_for):
+    previous = figures(CUSTOMERS, HISTORY, params_for())
+    assert executive.comparable_numbers(previous, True)["revenue_at_risk"] is not None
+    assert executive.comparable_numbers(previous, False)["revenue_at_risk"] is None
+    notes = executive.card_notes(previous, "2023", same_churn_rule=False)
+    assert notes["revenue_at_risk"] == "not compared with 2023, whose risk rests on another rule"
+
+
 def test_headline_cards_show_each_number_and_its_change():
     now, before = NOW, BEFORE
     cards = executive.headline_cards(executive.headline_table(now, before), "GBP", "2023", 0.2)
@@ -128,7 +150,10 @@ def test_headline_sentences_state_the_numbers(params_for):
     assert text.startswith("In feb, 5 customers bought for 145 GBP (150% more customers and 61% more revenue")
     assert "The top 20% of customers brought 40% of the revenue." in text
     assert "Of the 4 customers who bought in the window before, 1 (25%) did not buy again" in text
-    assert "1 customer is long overdue" in text and "with 30 GBP of this period's revenue" in text
+    assert (
+        "1 customer is at high risk of not buying again" in text
+        and "with 30 GBP of this period's revenue" in text
+    )
 
 
 def test_segment_quadrant_and_cluster_sentences_name_the_leaders():
@@ -183,29 +208,17 @@ def test_risk_sentences_point_at_the_segment_with_most_revenue_at_risk():
             "revenue_high": [300.0, 500.0],
         }
     )
-    assert executive.risk_rule({"medium_ratio": 1.5, "high_ratio": 3}) == (
-        "Up to 1.5 times the usual gap is low risk, up to 3 times medium, beyond that high."
+    assert executive.risk_sentences(by_segment, "GBP").endswith(
+        "Most of that revenue is in Champions (2 customers, 500 GBP)."
     )
-    text = executive.risk_sentences(by_segment, "GBP")
-    assert text.startswith("8 of 19 customers (42%) are at high risk")
+    text = executive.risk_sentences(by_segment, "GBP", ["Champions"])
+    assert text.startswith("8 of the 19 customers with a net purchase (42%) are at high risk")
     assert "They spent 800 GBP in this period." in text
-    assert "Most of that revenue is in Champions (2 customers, 500 GBP)" in text
-
-
-def test_migration_sentences_count_stayed_moved_gone_and_new():
-    before = pd.DataFrame(
-        {"customer_id": list("abcde"), "segment": ["Loyal", "Loyal", "Loyal", "Lost", "Lost"]}
-    )
-    after = pd.DataFrame(
-        {"customer_id": list("abdfg"), "segment": ["Loyal", "At Risk", "Lost", "New", "New"]}
-    )
-    matrix = migration_matrix(before, after)
-    text = executive.migration_sentences(matrix, "2023", "2024")
-    # a and d stayed (2 of 5), b moved, c and e are gone; f and g are new.
-    assert text == (
-        "Of the 5 scored customers of 2023, 40% stayed in their segment in 2024, 20% moved to another and "
-        "40% did not buy (gone); 2 customers arrived who had not bought before. "
-        "The largest move: 1 customer from Loyal to At Risk."
+    assert "Most of that revenue is in Champions (2 customers, 500 GBP): the first place to act." in text
+    elsewhere = executive.risk_sentences(by_segment, "GBP", ["At Risk"])
+    assert elsewhere.endswith(
+        "Most of that revenue is in Champions (2 customers, 500 GBP); among the valuable segments, At Risk "
+        "holds the most (6 customers, 300 GBP): the first place to act."
     )
 
 

@@ -180,3 +180,69 @@ def test_engine_errors_become_one_line_data_errors_naming_the_file(params_for, t
     message = str(raised.value)
     assert message.startswith(f"{tmp_path / 'lines.parquet'}: ")
     assert "\n" not in message and "parquet" in message.lower()
+
+
+def test_float_ids_in_parquet_keep_their_exact_text_and_stay_distinct(params_for, tmp_path):
+    frame = pd.DataFrame(
+        {
+            "inv": [1, 2, 3, 4, 5],
+            "cust": [1102.9, 1103.4, 1102.0, 17850.0, float("nan")],
+            "date": pd.to_datetime(["2024-01-05"] * 5),
+            "sku": ["A"] * 5,
+            "qty": [1] * 5,
+            "price": [2.5] * 5,
+        }
+    )
+    frame.to_parquet(tmp_path / "lines.parquet")
+    lines = canonical(params_for(data={"path": str(tmp_path / "lines.parquet")}))
+    assert lines["customer_id"].tolist()[:4] == ["1102.9", "1103.4", "1102", "17850"]  # never rounded
+    assert pd.isna(lines.loc[4, "customer_id"])  # a NaN id is a missing id
+
+
+def test_nan_and_infinite_prices_are_unreadable_amounts(params_for, tmp_path):
+    frame = pd.DataFrame(
+        {
+            "inv": [1, 2, 3, 4],
+            "cust": ["a", "b", "c", "d"],
+            "date": pd.to_datetime(["2024-01-05"] * 4),
+            "sku": ["A"] * 4,
+            "qty": [1, 1, 1, 1],
+            "price": [2.5, float("nan"), float("inf"), 1e300],
+        }
+    )
+    frame.to_parquet(tmp_path / "lines.parquet")
+    lines = canonical(params_for(data={"path": str(tmp_path / "lines.parquet")}))
+    assert lines["amount"].tolist()[0] == 2.5 and lines["amount"].iloc[1:].isna().all()
+    (tmp_path / "lines.csv").write_text(
+        "\n".join([CSV_HEADER, "1,a,2024-01-05 10:00:00,A,1,nan", "2,b,2024-01-05 10:00:00,A,1,-inf"]) + "\n",
+        encoding="utf-8",
+    )
+    assert canonical(params_for())["amount"].isna().all()
+
+
+def test_one_nan_price_among_many_lines_counts_under_the_amount_limit(params_for, tmp_path):
+    from analysis_utils import prep
+
+    prices = [2.5] * 199 + [float("nan")]
+    frame = pd.DataFrame(
+        {
+            "inv": range(200),
+            "cust": [f"c{i % 20}" for i in range(200)],
+            "date": pd.to_datetime(["2024-01-05 10:00"] * 200),
+            "sku": ["A"] * 200,
+            "qty": [1] * 200,
+            "price": prices,
+        }
+    )
+    frame.to_parquet(tmp_path / "lines.parquet")
+    params = params_for(data={"path": str(tmp_path / "lines.parquet")})
+    result = prep.prepare(params, params.period("p1"))
+    quality = result.quality.set_index("rule")
+    assert quality.loc["unreadable_amount", "rows"] == 1
+    assert result.orders.num_rows == 199
+
+
+def test_an_xlsx_that_is_a_csv_is_a_one_line_data_error(params_for, tmp_path):
+    (tmp_path / "lines.xlsx").write_text("\n".join([CSV_HEADER, *ROWS]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"lines.xlsx: not an Excel workbook \(a CSV file\?"):
+        read_transactions(params_for(data={"path": str(tmp_path / "lines.xlsx")}))

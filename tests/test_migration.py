@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from analysis_utils import paths
 from analysis_utils.config import load_yaml
 from analysis_utils.migration import frozen_segments, migration_matrix, migration_shares
+from analysis_utils.rfm import NONPOSITIVE_SEGMENT
 
 RFM = load_yaml(paths.DEFAULTS_FILE)["rfm"]
 
@@ -79,3 +80,17 @@ def test_frozen_edges_show_a_whole_base_slowing_down():
         frozen["p2"]["segment"] == frozen["p1"]["segment"]
     ).sum()
     assert int(moved.to_numpy().sum()) == 10
+
+
+def test_customers_with_no_net_spend_stay_in_the_matrix_as_their_own_group():
+    """Every active customer counts, so the matrix's margins equal the periods' customer counts."""
+    first = customers([5, 10, 20, 40], [3, 2, 1, 1], [300.0, 200.0, 100.0, -20.0])
+    later = customers([5, 10, 20], [1, 2, 1], [0.0, 150.0, 80.0]).assign(customer_id=["c0", "c1", "c9"])
+    frozen = frozen_segments({"p1": first, "p2": later}, RFM, reference="p1")
+    assert len(frozen["p1"]) == 4 and len(frozen["p2"]) == 3
+    assert frozen["p1"].set_index("customer_id").at["c3", "segment"] == NONPOSITIVE_SEGMENT
+    assert frozen["p2"].set_index("customer_id").at["c0", "segment"] == NONPOSITIVE_SEGMENT
+    matrix = migration_matrix(frozen["p1"], frozen["p2"])
+    assert int(matrix.drop(index="new").to_numpy().sum()) == len(first)
+    assert int(matrix.drop(columns="gone").to_numpy().sum()) == len(later)
+    assert int(matrix.loc["new"].sum()) == 1 and int(matrix["gone"].sum()) == 2  # c9 new; c2, c3 gone

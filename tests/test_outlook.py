@@ -9,12 +9,7 @@ import pandas as pd
 
 from analysis_utils import clv, outlook, privacy
 
-SETTINGS = {
-    "high_risk_p_alive": 0.3,
-    "medium_risk_p_alive": 0.6,
-    "horizon_months": 12,
-    "valuable_segments": ["Champions", "At Risk"],
-}
+VALUABLE = ["Champions", "At Risk"]
 CUSTOMERS = pd.DataFrame(
     {
         "customer_id": ["001", "002", "003", "004"],
@@ -24,6 +19,7 @@ CUSTOMERS = pd.DataFrame(
         "expected_spend": [50.0, 40.0, 30.0, 20.0],
         "clv": [300.0, 20.0, 6.0, 2.0],
         "clv_if_active": [333.3, 100.0, 60.0, 40.0],
+        "churn_risk": ["low", "high", "high", "high"],
     }
 )
 
@@ -37,11 +33,15 @@ def test_with_values_replaces_earlier_model_columns_and_keeps_every_customer():
 
 
 def test_value_at_risk_sentences_name_the_amounts_and_the_segment():
-    text = outlook.value_at_risk_sentences(CUSTOMERS, SETTINGS, "GBP")
-    # 002 and 003: valuable and below 30%; value if active 160, at risk 100 x 0.8 + 60 x 0.9 = 134
-    assert text.startswith("2 customers of valuable segments have a probability below 30%")
-    assert "would bring 160 GBP over the next 12 months" in text
-    assert "is 134 GBP" in text and "Most of it is in At Risk (134 GBP)" in text
+    text = outlook.value_at_risk_sentences(CUSTOMERS, VALUABLE, 12, "GBP")
+    # 002 and 003: valuable and at high risk; won back they would bring 100 + 60
+    assert text.startswith("2 customers of valuable segments are at high churn risk.")
+    assert "would bring about 160 GBP over the next 12 months" in text
+    assert "Most of it is in At Risk (160 GBP)" in text
+    calm = CUSTOMERS.assign(churn_risk="low")
+    assert outlook.value_at_risk_sentences(calm, VALUABLE, 12, "GBP") == (
+        "No customer of the valuable segments is at high churn risk."
+    )
 
 
 def test_top_by_value_is_pseudonymised_and_ordered():
@@ -49,6 +49,7 @@ def test_top_by_value_is_pseudonymised_and_ordered():
     assert list(top["customer"]) == list(privacy.pseudonymise(pd.Series(["001", "002"]), "salt"))
     assert list(top["clv"]) == [300.0, 20.0]
     assert not set(top["customer"]) & set(CUSTOMERS["customer_id"])
+    assert "p_alive" not in outlook.top_by_value(CUSTOMERS, "salt", 2, with_p_alive=False).columns
 
 
 def test_value_by_segment_sums_clv():
@@ -74,9 +75,3 @@ def test_holdout_and_spend_sentences():
     assert "a weak link" in outlook.spend_check_sentence(0.12)
     assert "a marked link" in outlook.spend_check_sentence(-0.5)
     assert outlook.spend_check_sentence(float("nan")).startswith("Too few repeat buyers")
-
-
-def test_model_churn_risk_and_its_rule():
-    risky = outlook.model_churn_risk(CUSTOMERS, SETTINGS)
-    assert list(risky["churn_risk"]) == ["low", "high", "high", "high"]
-    assert outlook.p_alive_rule(SETTINGS).endswith("below 30% is high risk, below 60% medium, otherwise low.")

@@ -33,7 +33,8 @@ def amounts(orders: pd.DataFrame) -> dict[str, float]:
 
 def test_missing_customer_lines_are_dropped_and_counted():
     orders, quality = run(
-        lines(("a", "1", "2024-01-01", "X", 1, 10.0), (None, "2", "2024-01-02", "X", 1, 7.5))
+        lines(("a", "1", "2024-01-01", "X", 1, 10.0), (None, "2", "2024-01-02", "X", 1, 7.5)),
+        max_missing_customer_share=0.5,
     )
     assert amounts(orders) == {"1": 10.0}
     assert quality.loc["missing_customer", ["rows", "amount"]].tolist() == [1, 7.5]
@@ -408,3 +409,43 @@ def test_exact_duplicates_match_pandas_even_when_every_hash_collides(rows, hashe
         int((dropped["amount"] == 0).sum()),
     ]
     assert counts["amount"].iloc[0] == pytest.approx(dropped["amount"].sum())
+
+
+def test_too_many_lines_without_customer_id_stop_the_run_naming_share_and_file():
+    with_id = [("a", str(i), "2024-01-01", "X", 1, 10.0) for i in range(3)]
+    without = [(None, str(i), "2024-01-02", "X", 1, 5.0) for i in range(10, 13)]
+    with pytest.raises(DataError) as raised:
+        run(lines(*with_id, *without))
+    message = str(raised.value)
+    assert message.startswith("test.csv: ")
+    assert "3 of 6 lines (50.0%) have no customer id" in message
+    assert "prep.max_missing_customer_share = 0.4" in message
+    orders, quality = run(lines(*with_id, *with_id[:1], *without[:1]))  # 1 of 5 lines (20%): below the limit
+    assert quality.loc["missing_customer", "rows"] == 1
+
+
+def test_identical_lines_without_order_id_or_time_are_separate_purchases_by_default():
+    row = ("a", None, "2024-01-01", "X", 1, 10.0)
+    orders, quality = run(lines(row, row))
+    assert orders["amount"].tolist() == [20.0] and "duplicate" not in quality.index
+    orders, quality = run(lines(row, row), drop_duplicates=True)  # explicitly asked for
+    assert orders["amount"].tolist() == [10.0] and quality.loc["duplicate", "rows"] == 1
+
+
+def test_identical_lines_with_a_time_of_day_are_duplicates_by_default():
+    row = ("a", None, "2024-01-01 10:15", "X", 1, 10.0)
+    orders, quality = run(lines(row, row, ("b", None, "2024-01-02", "X", 1, 4.0)))
+    assert orders.set_index("customer_id")["amount"].to_dict() == {"a": 10.0, "b": 4.0}
+    assert quality.loc["duplicate", "rows"] == 1
+
+
+def test_nothing_left_names_the_rule_that_removed_every_line():
+    with pytest.raises(DataError) as raised:
+        run(lines(("a", "9", "2024-01-01", "X", 1, 0.0)))  # a gift: zero amount
+    assert "no orders left in period 'p' after cleaning: all 1 lines: zero amount" in str(raised.value)
+    table = lines(("a", "1", "2024-01-01", "X", 1, 0.0), ("a", "2", "2023-01-01", "X", 1, 5.0))
+    with pytest.raises(DataError) as raised:
+        run(table, period=Period("p", as_of=dt.datetime(2024, 3, 1), window_days=30))
+    message = str(raised.value)
+    assert "of 2 lines read, 1 lines: zero amount (gift or free item)" in message
+    assert "1 orders: order dated before the period's window start" in message

@@ -41,3 +41,17 @@ def test_salt_comes_from_environment_first_then_parameters():
     assert salt_from(params, environ={}) == "from-params"
     with pytest.raises(ConfigError, match="set CRM_WORKBOOK_SALT or report.pseudonym_salt"):
         salt_from({"report": {"pseudonym_salt": ""}}, environ={})
+
+
+@pytest.mark.parametrize("salt", [" ", "\t  "])
+def test_blank_salt_is_refused(salt):
+    with pytest.raises(ConfigError, match="is blank"):
+        salt_from({"report": {"pseudonym_salt": salt}}, environ={})
+
+
+def test_short_salt_is_accepted_with_a_warning():
+    from analysis_utils.privacy import salt_warning
+
+    assert salt_from({"report": {"pseudonym_salt": "abc"}}, environ={}) == "abc"
+    assert "3 characters" in salt_warning("abc")
+    assert salt_warning("long-enough") is None

@@ -82,11 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from analysis_utils import engine, io, runner, sources
+    from analysis_utils import engine, io, privacy, runner, sources
     from analysis_utils.config import load_params
 
     params = load_params(args.client, args.overrides)
     jobs = runner.plan(params, args.period, args.out.resolve(), args.overrides)
+    _warn_weak_salt(privacy.salt_from(params.values))
+    runner.check_writable(args.out.resolve())
     con = engine.connect(params.get("engine"))
     io.read_transactions(params, con)  # file present, readable, every mapped column there
     sources.check_sources(params, con)  # and so is every optional source
@@ -112,12 +114,14 @@ def _summary_table(outcomes: Sequence) -> str:
 
 def _validate(args: argparse.Namespace) -> int:
     from analysis_utils import engine, overview, prep, privacy, sources
-    from analysis_utils.config import load_params
+    from analysis_utils.config import load_params, period_warnings
 
     params = load_params(args.client, args.overrides)
-    privacy.salt_from(params.values)  # as run does: the client report needs it
+    _warn_weak_salt(privacy.salt_from(params.values))  # as run does: the client report needs it
     names = args.period or [p.name for p in params.periods]
     print(f"{params.source}: parameters valid; data file {params.data_path}")
+    for warning in period_warnings(params.periods):  # legitimate, but never compared
+        print(f"warning: {warning}")
     con = engine.connect(params.get("engine"))  # one connection for every period's sources
     money = {"amount": lambda amount: "" if amount != amount else f"{amount:,.2f}"}  # NaN: no amount
     for name in names:
@@ -133,6 +137,14 @@ def _validate(args: argparse.Namespace) -> int:
             print(f"\nperiod {name}: optional sources")
             print(extra.quality.drop(columns="description").to_string(index=False))
     return 0
+
+
+def _warn_weak_salt(salt: str) -> None:
+    from analysis_utils import privacy
+
+    warning = privacy.salt_warning(salt)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _sample(args: argparse.Namespace) -> int:

@@ -33,17 +33,24 @@ from analysis_utils.errors import DataError
 
 LEVEL_CUTOFF = 0.5  # standardised centroid above +0.5 is "high", below -0.5 "low"
 TOP_CUTOFF = 1.5  # monetary centroid above +1.5 standard deviations is "top"
+# Recency is judged against the other clusters: a cluster in the most recent third of the range
+# the clusters' centres span is "recent", in the least recent third "lapsed", provided it is also
+# at least RECENCY_MARGIN standard deviations to that side of the average customer.
+RECENCY_MARGIN = 0.25
+MOSTLY = 0.5  # the dominant segment holds at least this share of the cluster: "mostly", else "many"
 ACTIVITY_NAMES = {
     ("recent", "frequent"): "loyal",
     ("recent", "mid"): "active",
     ("recent", "rare"): "newcomers",
-    ("mid", "frequent"): "regulars",
+    ("mid", "frequent"): "fading regulars",
     ("mid", "mid"): "occasional",
     ("mid", "rare"): "one-timers",
     ("lapsed", "frequent"): "lapsed regulars",
     ("lapsed", "mid"): "drifting",
     ("lapsed", "rare"): "lapsed one-timers",
 }
+# "rare" buyers whose typical customer ordered more than once are not one-timers
+LIGHT_BUYER_NAMES = {"recent": "recent light buyers", "mid": "light buyers", "lapsed": "lapsed light buyers"}
 VALUE_NAMES = {"top": "Top-value", "high": "High-value", "mid": "Mid-value", "low": "Low-value"}
 
 
@@ -258,24 +265,103 @@ def _level(z: float, high: str, mid: str, low: str) -> str:
     return high if z > LEVEL_CUTOFF else low if z < -LEVEL_CUTOFF else mid
 
 
-def name_clusters(centroids: pd.DataFrame, overlap: pd.DataFrame) -> dict[int, str]:
+def recency_levels(recency: pd.Series) -> pd.Series:
+    """Per cluster "recent", "mid" or "lapsed", from the standardised recency (days) of the centres.
+
+    Judged against the other clusters: a centre in the lowest third of the range the centres span
+    (fewest days) is "recent", in the highest third "lapsed", and in either case only when it is
+    also more than :data:`RECENCY_MARGIN` standard deviations from the average customer on that
+    side; anything else is "mid". So a cluster much less recent than the others is never called
+    active only because it stays within half a standard deviation of the average.
+    """
+    z = recency.astype("float64")
+    spread = z.max() - z.min()
+    position = (z - z.min()) / spread if spread > 0 else pd.Series(0.5, index=z.index)
+    recent = (position < 1 / 3) & (z < -RECENCY_MARGIN)
+    lapsed = (position > 2 / 3) & (z > RECENCY_MARGIN)
+    return pd.Series(np.select([recent, lapsed], ["recent", "lapsed"], "mid"), index=z.index)
+
+
+def name_clusters(
+    centroids: pd.DataFrame, overlap: pd.DataFrame, typical_orders: Mapping[int, float] | None = None
+) -> dict[int, str]:
     """A readable, unique name per cluster from its standardised centroid and its RFM segments.
 
-    Value from monetary (Top-/High-/Mid-/Low-value), activity from recency and frequency (for
-    example recent + frequent = "loyal", lapsed + rare = "lapsed one-timers"), then the RFM
-    segment most of its customers belong to: "High-value loyal (mostly Champions)".
-    ``overlap``: cluster (rows) x segment (columns) customer counts.
+    Value from monetary (Top-/High-/Mid-/Low-value); activity from recency (judged against the
+    other clusters: :func:`recency_levels`) and frequency, for example recent + frequent =
+    "loyal", mid + frequent = "fading regulars", lapsed + rare = "lapsed one-timers"; then the
+    RFM segment most of its customers belong to: "(mostly Champions)" when it holds at least half
+    of them, else "(many At Risk)". ``overlap``: cluster (rows) x segment (columns) customers.
+    ``typical_orders``: the median orders per cluster; a rare-buying cluster whose median customer
+    ordered more than once is called "light buyers" rather than "one-timers" or "newcomers".
     """
     names: dict[int, str] = {}
+    if "recency_days" in centroids.columns:
+        recency = recency_levels(centroids["recency_days"])
+    else:
+        recency = pd.Series("mid", index=centroids.index)
     for cluster, centre in centroids.iterrows():
-        recency = _level(-centre.get("recency_days", 0.0), "recent", "mid", "lapsed")
         frequency = _level(centre.get("frequency", 0.0), "frequent", "mid", "rare")
         monetary = centre.get("monetary", 0.0)
         value = VALUE_NAMES["top" if monetary > TOP_CUTOFF else _level(monetary, "high", "mid", "low")]
-        segment = overlap.loc[cluster].idxmax() if cluster in overlap.index else None
-        name = f"{value} {ACTIVITY_NAMES[(recency, frequency)]}" + (f" (mostly {segment})" if segment else "")
+        activity = ACTIVITY_NAMES[(recency[cluster], frequency)]
+        if frequency == "rare" and typical_orders is not None and typical_orders.get(cluster, 1) > 1:
+            activity = LIGHT_BUYER_NAMES[recency[cluster]]
+        name = f"{value} {activity}"
+        if cluster in overlap.index and overlap.loc[cluster].sum() > 0:
+            counts = overlap.loc[cluster]
+            share = counts.max() / counts.sum()
+            name += f" ({'mostly' if share >= MOSTLY else 'many'} {counts.idxmax()})"
         names[int(cluster)] = _unique(name, names.values())
     return names
+
+
+FEATURE_WORDS = {
+    "recency_days": "days since last order",
+    "frequency": "orders",
+    "monetary": "spend",
+    "aov": "order value",
+    "tenure_days": "days since first order",
+}
+
+
+def describe_features(features: Sequence[str], customers: int) -> str:
+    """Markdown for the client: what the customers are compared on, in words."""
+    words = [FEATURE_WORDS.get(f, f.replace("_", " ")) for f in features]
+    listed = ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else words[0]
+    return (
+        f"The **{customers:,} customers** with a positive net spend are grouped by {listed} in the period"
+        " (customers with no net spend are left out)."
+    )
+
+
+def describe_choice(model: CustomerClusters) -> str:
+    """Markdown for the client: how many groups there are and why that many, without statistics."""
+    check_is_fitted(model, "kmeans_")
+    k = model.k_
+    if model.k:
+        return f"Customers are split into **{k} groups**, a number set for this analysis."
+    low, high = int(model.selection_["k"].min()), int(model.selection_["k"].max())
+    return (
+        f"Customers fall into **{k} groups**. Every number of groups from {low} to {high} was tried: "
+        f"up to {k}, each further group makes the groups clearly more alike inside; beyond {k}, a further"
+        " group adds little, so more groups would split customers who behave much the same."
+    )
+
+
+def describe_stability(checks: pd.DataFrame, stable: bool) -> str:
+    """Markdown for the client: how stable the groups are (``checks``: :func:`stability`)."""
+    if checks.empty:
+        return "The stability of the groups was not checked."
+    mean, low = float(checks["ari"].mean()), float(checks["ari"].min())
+    refits = (
+        f"fitting them again {len(checks):,} times, from other random starting points and on resampled"
+        f" customers, gives groupings that agree with this one by {mean:.0%} on average ({low:.0%} at"
+        " worst; 100% = identical, 0% = no better than chance)"
+    )
+    if stable:
+        return f"The groups are stable: {refits}."
+    return f"**The groups are not stable**: {refits}. Treat them as indicative only."
 
 
 def _unique(name: str, taken: Any) -> str:
@@ -323,7 +409,8 @@ def run_clustering(scored: pd.DataFrame, settings: Mapping[str, Any]) -> Cluster
         silhouette_sample=settings["silhouette_sample"],
     ).fit(scored)
     labels = model.predict(scored)
-    names = name_clusters(model.centroids(), pd.crosstab(labels, scored["segment"]))
+    typical_orders = scored["frequency"].groupby(labels).median().to_dict()
+    names = name_clusters(model.centroids(), pd.crosstab(labels, scored["segment"]), typical_orders)
     checks = stability(scored, model, settings["stability_runs"], settings["seed"])
     clusters = pd.DataFrame(
         {

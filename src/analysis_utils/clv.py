@@ -14,6 +14,9 @@ T
 mean_repeat_spend
     Mean net amount of the repeat occasions (client currency); missing when x = 0. The first
     occasion is left out, as Gamma-Gamma models the spend of repeat purchases.
+mean_spend
+    Mean net amount of all the customer's occasions (client currency): the customer's own
+    average, used for spend when Gamma-Gamma is not trusted.
 
 BG/NBD (Fader, Hardie and Lee 2005): while active, a customer buys as a Poisson process of rate
 lambda ~ Gamma(r, alpha); after each repeat purchase the customer drops out with probability
@@ -41,7 +44,16 @@ from analysis_utils.errors import ConfigError
 
 TIME_UNIT_DAYS = {"days": 1.0, "weeks": 7.0}
 DAYS_PER_MONTH = 365.25 / 12
-SUMMARY_COLUMNS = ("customer_id", "x", "t_x", "T", "mean_repeat_spend", "first_purchase", "last_purchase")
+SUMMARY_COLUMNS = (
+    "customer_id",
+    "x",
+    "t_x",
+    "T",
+    "mean_repeat_spend",
+    "mean_spend",
+    "first_purchase",
+    "last_purchase",
+)
 VALUE_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv", "clv_if_active")
 """Columns the model adds to the customer table (methodology section 11)."""
 FREQUENCY_BUCKETS = 7  # calibration plot: x = 0, 1, ..., 6 and "7+"
@@ -78,6 +90,7 @@ def summarise(occasions: ir.Table, end: datetime, time_unit: str) -> pd.DataFram
         .aggregate(
             occasions=occasions.count(),
             repeat_spend=exact_sum(repeat_spend),
+            total_spend=exact_sum(occasions.spend),
             first_purchase=occasions.day.min(),
             last_purchase=occasions.day.max(),
         )
@@ -94,6 +107,7 @@ def summarise(occasions: ir.Table, end: datetime, time_unit: str) -> pd.DataFram
             "t_x": (last - first).dt.days / unit_days,
             "T": (pd.Timestamp(end.date()) - first).dt.days / unit_days,
             "mean_repeat_spend": (per_customer["repeat_spend"] / x).where(x > 0),
+            "mean_spend": per_customer["total_spend"].astype("float64") / (x + 1),
             "first_purchase": first.astype("datetime64[s]"),
             "last_purchase": last.astype("datetime64[s]"),
         }
@@ -423,8 +437,12 @@ def customer_lifetime_value(
     horizon_months: int,
     annual_discount_rate: float,
     time_unit: str,
+    spend_model: bool = True,
 ) -> pd.DataFrame:
     """P(alive), expected purchases and spend, and discounted CLV of each customer of ``summary``.
+
+    ``spend_model`` False values each purchase at the customer's own mean spend (``mean_spend``)
+    instead of Gamma-Gamma's expectation (when the spend model is not trusted).
 
     CLV = sum over months k = 1..horizon of (E[Y(k months)] - E[Y(k-1 months)]) x expected spend
     x (1 + annual_discount_rate)^(-k/12): the purchases expected in month k, valued at the
@@ -443,7 +461,11 @@ def customer_lifetime_value(
         pair_of_customer
     ]
     discount = (1 + annual_discount_rate) ** (-months[1:] / 12)
-    spend = expected_spend(gamma_gamma, x, summary["mean_repeat_spend"].to_numpy(dtype="float64"))
+    spend = (
+        expected_spend(gamma_gamma, x, summary["mean_repeat_spend"].to_numpy(dtype="float64"))
+        if spend_model
+        else summary["mean_spend"].to_numpy(dtype="float64")
+    )
     alive = p_alive(bgnbd, x, t_x, T)
     value_if_active = spend * (np.diff(if_alive, axis=1) @ discount)
     return pd.DataFrame(
@@ -514,7 +536,7 @@ def simulate_gamma_gamma(params: GammaGammaParams, x: np.ndarray, seed: int) -> 
 class HoldoutCheck:
     """Calibration/holdout validation of BG/NBD (methodology section 11.3).
 
-    ``customers``: customer_id, x (calibration), predicted and actual holdout occasions.
+    ``customers``: customer_id, x, t_x, T (calibration), predicted and actual holdout occasions.
     ``by_frequency``: per calibration x (0..6, "7+"): customers, mean actual, mean predicted.
     ``tracking``: per time unit since the window start: cumulative repeat occasions of the
     calibration customers, actual and predicted (BG/NBD fitted on the calibration period).
@@ -577,7 +599,7 @@ def holdout_check(
         calibration_end=calibration_end,
         holdout_length=holdout_length,
         fit=fit,
-        customers=customers[["customer_id", "x", "predicted", "actual"]],
+        customers=customers[["customer_id", "x", "t_x", "T", "predicted", "actual"]],
         by_frequency=_by_frequency(customers),
         tracking=_tracking(occasions, calibration, fit.params, start, calibration_end, end, unit_days),
     )
@@ -643,6 +665,8 @@ class FutureValue:
     spend_correlation: float
     trusted: bool
     reason: str
+    spend_trusted: bool = True
+    spend_reason: str = ""
 
     def model_record(self) -> dict[str, Any]:
         """The fitted parameters and checks as plain values (saved as clv_model.json)."""
@@ -660,6 +684,8 @@ class FutureValue:
             "spend_frequency_correlation": self.spend_correlation,
             "trusted": self.trusted,
             "reason": self.reason,
+            "spend_trusted": self.spend_trusted,
+            "spend_reason": self.spend_reason,
         }
 
 
@@ -681,14 +707,22 @@ def calibration_end(
     return chosen
 
 
+MAX_SPEND_CORRELATION = 0.3
+"""|spend-frequency correlation| from which Gamma-Gamma's independence assumption is not trusted."""
+
+
 def future_value(
     orders: ir.Table, start: datetime | None, end: datetime, settings: Mapping[str, Any]
 ) -> FutureValue:
     """Fit BG/NBD and Gamma-Gamma on the period's orders in ``[start, end)`` and value every customer.
 
-    ``settings`` is the ``clv`` parameter section. The model is *trusted* when both fits converged,
-    there are at least ``min_repeat_buyers`` repeat buyers, Gamma-Gamma's q exceeds 1 (finite mean
-    spend) and the calibration/holdout total is within ``max_holdout_error`` of what happened.
+    ``settings`` is the ``clv`` parameter section. The purchase model is *trusted* for value when
+    its fits converged, there are at least ``min_repeat_buyers`` repeat buyers and the
+    calibration/holdout total is within ``max_holdout_error`` of what happened. The spend model is
+    trusted when its fit converged, q exceeds 1 (finite mean spend) and the spend-frequency
+    correlation of repeat buyers is below :data:`MAX_SPEND_CORRELATION` in size; otherwise each
+    purchase is valued at the customer's own mean spend. Whether the model may rank churn risk
+    is decided separately, on the holdout (analysis_utils.risk).
     """
     time_unit = settings["time_unit"]
     occasions = purchase_occasions(orders, start, end).cache()  # read by the summary and the check
@@ -696,6 +730,8 @@ def future_value(
     bgnbd, gamma_gamma = fit_bgnbd(summary), fit_gamma_gamma(summary)
     split = calibration_end(settings, start, end, summary["first_purchase"].min().to_pydatetime())
     holdout = holdout_check(occasions, start, split, end, time_unit)
+    correlation = spend_frequency_correlation(summary)
+    spend_trusted, spend_reason = _spend_trust(gamma_gamma, correlation)
     values = customer_lifetime_value(
         bgnbd.params,
         gamma_gamma.params,
@@ -703,10 +739,20 @@ def future_value(
         settings["horizon_months"],
         settings["annual_discount_rate"],
         time_unit,
+        spend_model=spend_trusted,
     )
     trusted, reason = _trust(bgnbd, gamma_gamma, holdout, settings)
     return FutureValue(
-        summary, values, bgnbd, gamma_gamma, holdout, spend_frequency_correlation(summary), trusted, reason
+        summary,
+        values,
+        bgnbd,
+        gamma_gamma,
+        holdout,
+        correlation,
+        trusted,
+        reason,
+        spend_trusted,
+        spend_reason,
     )
 
 
@@ -715,43 +761,46 @@ def _trust(
 ) -> tuple[bool, str]:
     if gamma_gamma.n_customers < settings["min_repeat_buyers"]:
         return False, (
-            f"only {gamma_gamma.n_customers:,} customers bought again in the period "
-            f"(clv.min_repeat_buyers = {settings['min_repeat_buyers']:,})"
+            f"only {gamma_gamma.n_customers:,} customers bought more than once in the period, "
+            f"fewer than the {settings['min_repeat_buyers']:,} the model needs"
         )
-    if not (bgnbd.converged and gamma_gamma.converged and holdout.fit.converged):
-        return False, "a model fit did not converge"
-    if gamma_gamma.params.q <= 1:
-        return False, f"the spend model has no finite mean (q = {gamma_gamma.params.q:.2f} <= 1)"
+    if not (bgnbd.converged and holdout.fit.converged):
+        return False, "the purchase model's fit did not converge"
     error = holdout.relative_error
     if not abs(error) <= settings["max_holdout_error"]:
         return False, (
-            f"the holdout check missed by {error:+.0%} "
-            f"(clv.max_holdout_error = {settings['max_holdout_error']:.0%})"
+            f"tested on the second part of the period it predicted {abs(error):.0%} "
+            f"{'more' if error > 0 else 'fewer'} purchases than happened (at most "
+            f"{settings['max_holdout_error']:.0%} off is accepted)"
         )
     return True, (
-        f"{gamma_gamma.n_customers:,} repeat buyers; the holdout check predicted "
-        f"{holdout.total_predicted:,.0f} purchases against {holdout.total_actual:,.0f} ({error:+.1%})"
+        f"{gamma_gamma.n_customers:,} customers bought more than once, and tested on the second part of the "
+        f"period it predicted {holdout.total_predicted:,.0f} purchases against {holdout.total_actual:,.0f} "
+        f"that happened ({error:+.1%})"
     )
 
 
-def p_alive_risk(values: pd.DataFrame, settings: Mapping[str, Any]) -> pd.Series:
-    """Churn risk from P(alive): ``high`` below ``clv.high_risk_p_alive``, ``medium`` below
-    ``clv.medium_risk_p_alive``, ``low`` otherwise (missing P(alive) counts as low)."""
-    p = values["p_alive"].fillna(1.0)
-    level = np.select(
-        [p < settings["high_risk_p_alive"], p < settings["medium_risk_p_alive"]],
-        ["high", "medium"],
-        default="low",
+def _spend_trust(gamma_gamma: Fit, correlation: float) -> tuple[bool, str]:
+    if not gamma_gamma.converged:
+        return False, "the spend model's fit did not converge"
+    if gamma_gamma.params.q <= 1:
+        return False, "the spend model has no finite mean spend"
+    if np.isnan(correlation):
+        return False, "too few repeat buyers to check the spend model"
+    if abs(correlation) >= MAX_SPEND_CORRELATION:
+        return False, (
+            f"customers who buy more often also spend {'more' if correlation > 0 else 'less'} per purchase "
+            f"(correlation {correlation:+.2f}), which the spend model assumes away"
+        )
+    return (
+        True,
+        f"spend per purchase hardly depends on how often customers buy (correlation {correlation:+.2f})",
     )
-    return pd.Series(level, index=values.index, name="churn_risk")
 
 
-def value_at_risk(customers: pd.DataFrame, settings: Mapping[str, Any]) -> pd.DataFrame:
-    """Customers of a ``clv.valuable_segments`` segment with P(alive) below ``clv.high_risk_p_alive``,
-    with ``value_at_risk = clv_if_active x (1 - p_alive)``: the future value they would bring if
-    still active, times the chance that they are not."""
-    risky = customers[
-        customers["segment"].isin(settings["valuable_segments"])
-        & (customers["p_alive"] < settings["high_risk_p_alive"])
-    ]
-    return risky.assign(value_at_risk=risky["clv_if_active"] * (1 - risky["p_alive"]))
+def value_at_risk(customers: pd.DataFrame, valuable_segments: list[str]) -> pd.DataFrame:
+    """High-risk customers (``churn_risk == "high"``, the run's one churn-risk rule) of a valuable
+    segment, with ``value_at_risk = clv_if_active``: the value (currency, discounted, over the
+    horizon) they would bring if they kept buying, i.e. what winning them back is worth."""
+    risky = customers[customers["segment"].isin(valuable_segments) & (customers["churn_risk"] == "high")]
+    return risky.assign(value_at_risk=risky["clv_if_active"].fillna(0.0))

@@ -52,8 +52,10 @@ CHOICES = {
     "comparison.reference": ("first", "own"),
     "report.cohort_unit": ("month", "quarter"),
     "ranking.tier_by": ("share", "points"),
+    "ranking.scale": ("data", "fixed"),
     **{f"sources.{name}.format": ("auto", "csv", "parquet", "excel") for name in SOURCE_COLUMNS},
     "clv.time_unit": ("days", "weeks"),
+    "churn_risk.score": ("auto", "overdue", "p_alive", "p_no_purchase", "expected_purchases"),
 }
 # Mappings whose keys the consultant chooses (validated by value, not against the defaults' keys).
 OPEN_MAPPINGS = ("ranking.events",)
@@ -61,18 +63,24 @@ OPEN_MAPPINGS = ("ranking.events",)
 ALTERNATIVE_TYPES = {
     "rfm.strategy": (str, dict),
     "rfm.saved_thresholds": (str, type(None)),
+    "prep.drop_duplicates": (str, bool),
 }
+DROP_DUPLICATES = ("auto", True, False)
+EARLIEST_AS_OF = dt.datetime(1900, 1, 1)  # periods must fit the engines' and pandas' timestamps
+LATEST_AS_OF = dt.datetime(2262, 1, 1)  # (pandas: 1677-09-21 .. 2262-04-11)
+MAX_WINDOW_DAYS = 36_525  # 100 years; the previous window (twice as far back) then starts after 1677
 RFM_METRICS = ("recency", "frequency", "monetary")
 RFM_STRATEGIES = ("quantile", "fixed", "saved")
 FRACTIONS = (
     "prep.max_unparseable_date_share",
     "prep.max_unparseable_amount_share",
+    "prep.max_missing_customer_share",
     "clv.annual_discount_rate",
     "clv.max_holdout_error",
+    "basket.min_pair_share",
 )
 STRFTIME_CODES = set("aAbBcdfHIjmMpSUwWxXyYzZ%")
 MEMORY_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
@@ -135,6 +143,13 @@ def load_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: parameter file not found")
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start});"
+            " save the file as UTF-8"
+        ) from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the parameter file ({err.strerror or err})") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -195,6 +210,10 @@ def load_params(
     problems = list(_unknown_keys(layers, defaults, ""))
     values = deep_merge(defaults, layers)
     problems += _type_problems(values, defaults, "")
+    problems += _drop_duplicates_problems(values)
+    client_problem = paths.folder_name_problem(source.stem)
+    if client_problem:  # the client's reports folder is named after the file
+        problems.append(f"client file name {source.stem!r} (names the reports folder) {client_problem}")
     if not problems:
         problems += _value_problems(values)
     if problems:
@@ -203,6 +222,17 @@ def load_params(
         values["client"]["name"] = source.stem
     values["periods"] = [_normalise_period(raw) for raw in values["periods"]]
     return RunParams(client=source.stem, source=source, values=values)
+
+
+def _drop_duplicates_problems(values: Mapping[str, Any]) -> list[str]:
+    """``prep.drop_duplicates`` is true, false or the text ``auto`` (other types: :func:`_type_problems`)."""
+    value = values.get("prep", {}).get("drop_duplicates")
+    if isinstance(value, str) and value not in DROP_DUPLICATES:
+        return [
+            f"prep.drop_duplicates must be true/false, got text {value!r}; or auto (drop only"
+            " when the lines carry an order id or a time of day)"
+        ]
+    return []
 
 
 def _count(problems: list[str]) -> str:
@@ -271,6 +301,16 @@ def _value_problems(values: dict[str, Any]) -> list[str]:
             problems.append(f"{dotted} must be between 0 and 1, got {params.get(dotted)}")
     if not 0 < params.get("churn_risk.medium_ratio") < params.get("churn_risk.high_ratio"):
         problems.append("churn_risk.medium_ratio must be positive and below churn_risk.high_ratio")
+    if not 0 < params.get("churn_risk.medium_lift") < params.get("churn_risk.high_lift"):
+        problems.append("churn_risk.medium_lift must be positive and below churn_risk.high_lift")
+    if not 0 < params.get("churn_risk.high_p_alive") < params.get("churn_risk.medium_p_alive") < 1:
+        problems.append(
+            "churn_risk.high_p_alive and churn_risk.medium_p_alive must satisfy 0 < high < medium < 1"
+        )
+    if not 0 < params.get("churn_risk.medium_p_none") < params.get("churn_risk.high_p_none") < 1:
+        problems.append(
+            "churn_risk.medium_p_none and churn_risk.high_p_none must satisfy 0 < medium < high < 1"
+        )
     if params.get("prep.extreme.z_threshold") <= 0:
         problems.append("prep.extreme.z_threshold must be positive")
     if not params.get("data.path"):
@@ -327,6 +367,9 @@ def _read_option_problems(options: Mapping[str, Any]) -> list[str]:
         problems.append("data.read_options.header must be true/false")
     if "names" in options and not isinstance(options["names"], list):
         problems.append("data.read_options.names must be a list of column names")
+    skip = options.get("skip_rows", 0)
+    if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
+        problems.append(f"data.read_options.skip_rows must be a whole number of lines >= 0, got {skip!r}")
     return problems
 
 
@@ -352,19 +395,70 @@ def _period_problems(periods: list[Any]) -> list[str]:
         unknown = set(raw) - {"name", "as_of", "window_days"}
         problems += [f"{where}.{key} is not a period key (name, as_of, window_days)" for key in unknown]
         name = raw.get("name")
-        if not isinstance(name, str) or not SAFE_NAME.match(name):
-            problems.append(f"{where}.name must be text of letters, digits, . _ -, got {name!r}")
+        name_problem = paths.folder_name_problem(name)  # the period's reports folder is named after it
+        if name_problem:
+            problems.append(f"{where}.name {name_problem}, got {name!r}")
         names.append(name)
+        as_of = None if raw.get("as_of") is None else _parse_date(raw["as_of"])
         if raw.get("as_of") is None:
             problems.append(f'{where}.as_of is required (exclusive end date, e.g. "2025-01-01")')
-        elif _parse_date(raw["as_of"]) is None:
+        elif as_of is None:
             problems.append(f"{where}.as_of {raw['as_of']!r} is not a date (YYYY-MM-DD)")
+        elif not EARLIEST_AS_OF <= as_of.replace(tzinfo=None) <= LATEST_AS_OF:
+            problems.append(
+                f"{where}.as_of {raw['as_of']!r} must lie between {EARLIEST_AS_OF:%Y-%m-%d}"
+                f" and {LATEST_AS_OF:%Y-%m-%d}"
+            )
         window = raw.get("window_days")
         if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window <= 0):
             problems.append(f"{where}.window_days must be a positive whole number of days, got {window!r}")
+        elif window is not None and window > MAX_WINDOW_DAYS:
+            problems.append(
+                f"{where}.window_days must be at most {MAX_WINDOW_DAYS:,} (100 years), got {window:,}"
+            )
     duplicated = sorted({n for n in names if isinstance(n, str) and names.count(n) > 1})
     problems += [f"period name {name!r} is used twice" for name in duplicated]
     return problems
+
+
+def shared_span(a: Period, b: Period) -> tuple[dt.datetime | None, dt.datetime] | None:
+    """The instants both periods cover, ``[start, end)``, or None when they do not overlap.
+
+    A period covers ``[window_start, as_of)``; one without ``window_days`` covers all history
+    before its ``as_of`` (``start`` is None only when neither has a window). Periods that merely
+    touch (one's ``as_of`` is the other's window start) do not overlap.
+    """
+    starts = [s for s in (a.window_start, b.window_start) if s is not None]
+    start = max(starts) if starts else None
+    end = min(a.as_of, b.as_of)
+    if start is not None and start >= end:
+        return None
+    return start, end
+
+
+def overlap_sentence(a: Period, b: Period) -> str | None:
+    """``"2011 and all overlap (both include 2010-12-10 to 2011-12-09)"``, or None when they do not."""
+    shared = shared_span(a, b)
+    if shared is None:
+        return None
+    start, end = shared
+    last_day = (end - dt.timedelta(microseconds=1)).date()  # as_of is exclusive
+    span = f"all history up to {last_day}" if start is None else f"{start.date()} to {last_day}"
+    return f"{a.name} and {b.name} overlap (both include {span})"
+
+
+def period_warnings(periods: list[Period]) -> list[str]:
+    """One line per overlapping pair of periods, in declared order.
+
+    Overlapping periods are legitimate (each gets its own report), so this is a warning, not a
+    problem; the period comparison leaves such pairs out.
+    """
+    return [
+        f"periods {sentence}: each gets its own report, but the period comparison leaves this pair out"
+        for i, a in enumerate(periods)
+        for b in periods[i + 1 :]
+        if (sentence := overlap_sentence(a, b)) is not None
+    ]
 
 
 def _rfm_problems(rfm: Mapping[str, Any]) -> list[str]:
@@ -413,6 +507,8 @@ def _clustering_problems(clustering: Mapping[str, Any]) -> list[str]:
 
 def _engine_problems(engine: Mapping[str, Any]) -> list[str]:
     problems = []
+    if engine["threads"] < 0:
+        problems.append(f"engine.threads must be 0 (all cores) or a positive number, got {engine['threads']}")
     if engine["memory_limit"] and not MEMORY_SIZE.match(engine["memory_limit"]):
         problems.append(
             f'engine.memory_limit must be a number and a unit (KB, MB, GB, TB), e.g. "2GB",'
@@ -464,8 +560,13 @@ def _source_problems(sources: Mapping[str, Any]) -> list[str]:
 
 
 def _ranking_problems(ranking: Mapping[str, Any]) -> list[str]:
-    """Points tiers, regularity tiers, event points and caps, and the customer tiers."""
-    problems = _step_problems(ranking["spend_tiers"], "ranking.spend_tiers", "from")
+    """Data-scaled points, points tiers, regularity tiers, event points and caps, the customer tiers."""
+    problems = [
+        f"ranking.data_points.{criterion} must be a number >= 0, got {points}"
+        for criterion, points in ranking["data_points"].items()
+        if not (_is_number(points) and 0 <= points < float("inf"))
+    ]
+    problems += _step_problems(ranking["spend_tiers"], "ranking.spend_tiers", "from")
     problems += _step_problems(ranking["margin_tiers"], "ranking.margin_tiers", "from")
     regularity = ranking["regularity"]
     problems += _step_problems(regularity["tiers"], "ranking.regularity.tiers", "max_cv")
@@ -538,7 +639,7 @@ def _profiling_problems(
     ):
         if not 0 < value < 1:
             problems.append(f"{dotted} must be between 0 and 1 (exclusive), got {value}")
-    for key in ("min_pair_orders", "top_pairs"):
+    for key in ("min_pair_orders", "min_pair_customers", "top_pairs"):
         if basket[key] < 1:
             problems.append(f"basket.{key} must be at least 1, got {basket[key]}")
     return problems
@@ -558,10 +659,6 @@ def _clv_problems(settings: Mapping[str, Any]) -> list[str]:
         )
     if settings["min_repeat_buyers"] < 1:
         problems.append(f"clv.min_repeat_buyers must be at least 1, got {settings['min_repeat_buyers']}")
-    if not 0 < settings["high_risk_p_alive"] < settings["medium_risk_p_alive"] < 1:
-        problems.append(
-            "clv.high_risk_p_alive and clv.medium_risk_p_alive must satisfy 0 < high < medium < 1"
-        )
     if settings["top_customers"] < 1:
         problems.append(f"clv.top_customers must be at least 1, got {settings['top_customers']}")
     return problems

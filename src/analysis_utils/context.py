@@ -8,11 +8,13 @@ defaults, which point at the bundled sample and a scratch folder under ``reports
 from __future__ import annotations
 
 import functools
+import html
 import json
 import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import ibis
@@ -31,6 +33,7 @@ from analysis_utils import (
     ranking,
     rfm,
     rfm_stage,
+    risk,
     value_matrix,
 )
 from analysis_utils.config import Period, RunParams, load_params
@@ -112,6 +115,11 @@ class RunContext:
             )
         return pd.read_parquet(path)
 
+    def data_quality(self) -> pd.DataFrame:
+        """Stage 01's data-quality table (what each cleaning rule removed, netted or flagged)."""
+        self.orders()  # computes stage 01 first when the notebook runs stand-alone
+        return pd.read_parquet(self.artifact_path("data_quality"))
+
     def history(self) -> pd.DataFrame:
         """Stage 01's customer history (first order in the file, orders in the previous window)."""
         self.orders()  # computes stage 01 first when the notebook runs stand-alone
@@ -142,6 +150,21 @@ class RunContext:
             self.write_model("clv_model", result)
         return joblib.load(path)
 
+    def churn_risk(self) -> tuple[risk.ChurnRule, pd.DataFrame]:
+        """Stage 05's churn rule and ``churn_risk.parquet`` (the run's one churn-risk definition);
+        computed here first when the notebook runs stand-alone."""
+        path, rule_path = self.artifact_path("churn_risk"), self.run_dir / "churn_rule.json"
+        if not (path.is_file() and rule_path.is_file()):
+            future, settings = self.future_value(), self.params.get("churn_risk")
+            rule = risk.decide(future, settings, self.params.get("clv"))
+            table = risk.score_customers(
+                rfm.scored_only(self.customers()), future, rule, settings, self.params.get("clv.time_unit")
+            )
+            self.write_json("churn_rule", rule.record())
+            self.write_artifact("churn_risk", table)
+        record = json.loads(rule_path.read_text(encoding="utf-8"))
+        return risk.ChurnRule.from_record(record), pd.read_parquet(path)
+
     def customer_360_result(self) -> customer360.Customer360Result:
         """Stage 06's tables computed from the earlier stages (what notebook 06 shows and saves)."""
         groups = [self.clusters(), self.value_matrix()[["customer_id", "quadrant"]]]
@@ -166,18 +189,18 @@ class RunContext:
         return path
 
     def describe(self) -> str:
-        """Markdown stating the client, the period and its exact boundaries, and the input file."""
+        """Markdown stating the client, the period and its dates (first and last day), and the currency."""
         period = self.period
-        window = (
-            f"the {period.window_days} days from {period.window_start:%Y-%m-%d} (inclusive)"
+        last_day = period.as_of - timedelta(days=1)
+        span = (
+            f"{period.window_start:%d %b %Y} to {last_day:%d %b %Y}, {period.window_days} days"
             if period.window_days
-            else "all history"
+            else f"all history to {last_day:%d %b %Y}"
         )
         return (
-            f"**Client:** {self.params.get('client.name')} &nbsp; **Period:** {period.name} "
-            f"({window} to {period.as_of:%Y-%m-%d}, exclusive) &nbsp; "
-            f"**Currency:** {self.params.get('client.currency')} &nbsp; "
-            f"**Input:** `{self.params.data_path.name}`"
+            f"**Client:** {html.escape(str(self.params.get('client.name')))} &nbsp; "
+            f"**Period:** {html.escape(period.name)} ({span}) &nbsp; "
+            f"**Currency:** {html.escape(str(self.params.get('client.currency')))}"
         )
 
 

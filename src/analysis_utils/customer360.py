@@ -127,9 +127,9 @@ def section_status(skipped: dict[str, str], data_columns: Sequence[str]) -> pd.D
     """
     reasons = dict(skipped)
     if not {"cost", "margin"} & set(data_columns):
-        reasons["cost"] = "the transactions carry no cost or margin (data.columns.cost / margin not mapped)"
+        reasons["cost"] = "the transactions carry no cost or margin"
     if "category" not in data_columns:
-        reasons["category"] = "the transactions carry no product category (data.columns.category not mapped)"
+        reasons["category"] = "the transactions carry no product category"
     rows = [
         (section, "skipped" if need in reasons else "shown", reasons.get(need, ""))
         for section, need in SECTION_NEEDS.items()
@@ -144,3 +144,35 @@ def status_sentence(status: pd.DataFrame) -> str:
         return "Every section of this stage is shown: the client supplied all the sources it needs."
     items = "\n".join(f"- **{row.section}** skipped: {row.reason}." for row in skipped.itertuples())
     return f"Sections skipped for lack of data:\n\n{items}"
+
+
+OUTSIDE_PERIOD = ("before_window", "after_as_of")  # source rules that drop rows dated outside the period
+SOURCE_WORDS = {
+    "customers": "customer table",
+    "events": "engagement events",
+    "campaigns": "campaign contacts",
+}
+
+
+def sources_sentence(quality: pd.DataFrame, customers: int) -> str:
+    """The extra sources' quality (sources.SourceTables.quality) in one plain sentence per source:
+    rows read, rows kept and joined to the period's customers, rows dropped or left unmatched."""
+    if quality.empty:
+        return "No extra source was supplied."
+    parts = []
+    for source, rows in quality.groupby("source", sort=False):
+        by_rule = rows.set_index("rule")
+        read, kept = (
+            int(by_rule.loc["read", "rows"]),
+            int(by_rule.loc["kept", "rows"]) if "kept" in by_rule.index else 0,
+        )
+        outside = int(rows.loc[rows["rule"].isin(OUTSIDE_PERIOD), "rows"].sum())
+        dropped = int(rows.loc[rows["action"].isin(["dropped", "merged"]), "rows"].sum()) - outside
+        unmatched = int(rows.loc[rows["action"] == "not joined", "rows"].sum())
+        parts.append(
+            f"**{SOURCE_WORDS.get(source, source)}**: {read:,} rows read, {kept:,} kept and matched to the "
+            f"period's customers, {outside:,} outside the period, {dropped:,} dropped as unusable "
+            "or repeated, "
+            f"{unmatched:,} about customers with no order in the period"
+        )
+    return f"{customers:,} customers in the period. " + "; ".join(parts) + "."

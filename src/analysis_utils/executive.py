@@ -7,17 +7,16 @@ Definitions: docs/methodology.md, section 10.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from analysis_utils import clustering, kpi, privacy, rfm
+from analysis_utils import clustering, comparison, kpi, privacy, rfm
 from analysis_utils.comparison import PeriodTables
 from analysis_utils.config import Period, RunParams
-from analysis_utils.migration import GONE, NEW
 
 # name -> (label, kind); kind decides formatting and how a change is expressed.
 HEADLINES: dict[str, tuple[str, str]] = {
@@ -30,7 +29,6 @@ HEADLINES: dict[str, tuple[str, str]] = {
 
 
 COVERAGE_WARNING = 0.95  # below this share of the previous window in the export, the churn rate is flagged
-RISK_COLUMNS = ("customer_id", "segment", "recency_days", "expected_gap_days", "overdue_ratio", "churn_risk")
 
 
 # Column -> (heading the client reads, format); {currency} is filled in by labelled().
@@ -53,28 +51,56 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "p_alive": ("Chance still active", "{:.0%}"),
     "expected_purchases": ("Expected purchases", "{:,.1f}"),
     "clv": ("Expected value ({currency})", "{:,.2f}"),
+    "mean_p_alive": ("Mean chance still active", "{:.0%}"),
+    "p_no_purchase": ("Chance of no purchase ahead", "{:.0%}"),
+    "mean_clv": ("Expected value per customer ({currency})", "{:,.0f}"),
     "offer": ("Offer", "{}"),
     "campaign": ("Campaign", "{}"),
+    # campaign response (campaigns.client_table) and cross-sell (basket.client_table)
+    "tier": ("Tier", "{}"),
+    "rank": ("Rank", "{:,}"),
+    "points_total": ("Points", "{:,.1f}"),
+    "contacts": ("Contacts", "{:,}"),
+    "responses": ("Responses", "{:,}"),
+    "response_rate": ("Response rate", "{:.1%}"),
+    "likely_range": ("Likely range of the rate", "{}"),
+    "times_average": ("Rate against the average (times)", "{:.2f}"),
+    "compared": ("Compared with the average", "{}"),
+    "advice": ("Next campaign", "{}"),
+    "category_a": ("Category", "{}"),
+    "category_b": ("Bought with", "{}"),
+    "support": ("Share of the segment's orders with both", "{:.1%}"),
+    "times_chance": ("Bought together, times chance", "{:.2f}"),
+    "customers_together": ("Customers who bought both in one order", "{:,}"),
+    "audience": ("Customers to offer the other category (bought only one)", "{:,}"),
+    # stage reports 01-04 (segments.segment_summary, clustering.profile, value matrix, data quality)
+    "value_type": ("Value type", "{}"),
+    "loyalty_level": ("Loyalty level", "{}"),
+    "revenue": ("Revenue ({currency})", "{:,.0f}"),
+    "mean_recency_days": ("Average days since last order", "{:,.0f}"),
+    "mean_frequency": ("Average orders", "{:,.1f}"),
+    "aov": ("Average order value ({currency})", "{:,.2f}"),
+    "step": ("Step", "{}"),
+    "effect": ("Effect", "{}"),
+    "count": ("Count", "{:,}"),
+    "counted_in": ("Counted in", "{}"),
+    "amount": ("Net amount ({currency})", "{:,.2f}"),
 }
 
 
 def labelled(table: pd.DataFrame, currency: str) -> Styler:
-    """A table styled for the client: readable headings with units, formatted numbers, no index."""
+    """A table styled for the client: readable headings with units, formatted numbers, no index, and
+    every value and heading escaped (a segment, category or campaign text from the client's files or
+    parameters is shown as text, never as markup)."""
     labels = {c: COLUMN_LABELS[c][0].format(currency=currency) for c in table.columns if c in COLUMN_LABELS}
     formats = {labels[c]: COLUMN_LABELS[c][1] for c in labels}
-    return table.rename(columns=labels).style.format(formats, na_rep="-").hide(axis="index")
+    styled = table.rename(columns=labels).style.format(formats, na_rep="-", escape="html")
+    return styled.format_index(escape="html", axis=1).hide(axis="index")
 
 
 def previous_period(params: RunParams, period: Period) -> Period | None:
-    """The period to compare ``period`` with: the declared period ending latest at or before its start.
-
-    None when ``period`` covers all history (no window) or no declared period ends by its start.
-    """
-    start = period.window_start
-    if start is None:
-        return None
-    earlier = [p for p in params.periods if p.as_of <= start and p.name != period.name]
-    return max(earlier, key=lambda p: p.as_of) if earlier else None
+    """The period to compare ``period`` with (comparison.previous_period over the declared periods)."""
+    return comparison.previous_period(params.periods, period)
 
 
 @dataclass(frozen=True)
@@ -83,7 +109,7 @@ class PeriodFigures:
 
     tables: PeriodTables
     kpis: dict[str, Any]
-    at_risk: pd.DataFrame  # scored customers with expected_gap_days, overdue_ratio, churn_risk
+    at_risk: pd.DataFrame  # the period's churn_risk table (risk.ARTIFACT_COLUMNS): one rule per period
     top_revenue_share: float
 
     @property
@@ -91,10 +117,11 @@ class PeriodFigures:
         return self.tables.period.name
 
 
-def period_figures(tables: PeriodTables, params: RunParams) -> PeriodFigures:
-    """KPIs, churn risk and revenue concentration of one period (customers with positive spend are scored)."""
+def period_figures(tables: PeriodTables, params: RunParams, at_risk: pd.DataFrame) -> PeriodFigures:
+    """KPIs, churn risk and revenue concentration of one period (customers with positive spend are
+    scored); ``at_risk`` is the period's churn_risk table (risk.score_customers), so that every
+    number of the report rests on the period's one churn-risk rule."""
     scored = rfm.scored_only(tables.customers)
-    at_risk = kpi.churn_risk(scored, params.get("churn_risk"))
     share, _ = rfm.pareto(scored, params.get("rfm.pareto_top_share"))
     return PeriodFigures(tables, tables.kpis(), at_risk, share)
 
@@ -119,6 +146,13 @@ def headline_numbers(figures: PeriodFigures) -> dict[str, float | None]:
         "churn_rate": figures.kpis["churn_rate"],
         "revenue_at_risk": round(float(figures.at_risk.loc[high, "monetary"].sum()), 2),
     }
+
+
+def comparable_numbers(previous: PeriodFigures, same_churn_rule: bool) -> dict[str, float | None]:
+    """The previous period's headline numbers as the change column may use them: its revenue at risk
+    only when it rests on the same churn-risk rule as this period's (else no change is shown)."""
+    numbers = headline_numbers(previous)
+    return numbers if same_churn_rule else numbers | {"revenue_at_risk": None}
 
 
 def headline_table(
@@ -172,20 +206,49 @@ def format_change(change: float | None, kind: str) -> str:
     return f"{change:+.1%}"
 
 
-def headline_cards(table: pd.DataFrame, currency: str, previous_name: str | None, top_share: float) -> str:
-    """HTML of the first screen: one card per headline number with its change versus the previous period."""
+def headline_cards(
+    table: pd.DataFrame,
+    currency: str,
+    previous_name: str | None,
+    top_share: float,
+    notes: Mapping[str, str] | None = None,
+) -> str:
+    """HTML of the first screen: one card per headline number with its change versus the previous
+    period, and ``notes`` (measure -> caveat) printed on the card whose number rests on too little data."""
     cards = []
     for row in table.itertuples(index=False):
         label = row.label if row.measure != "top_revenue_share" else f"Revenue from the top {top_share:.0%}"
         change = format_change(row.change, row.kind)
         versus = f"{change} vs {html.escape(previous_name)}" if change and previous_name else "&nbsp;"
+        note = (notes or {}).get(row.measure)
         cards.append(
             "<div class='kpi-card'>"
             f"<div class='kpi-label'>{html.escape(label)}</div>"
             f"<div class='kpi-value'>{html.escape(format_value(row.value, row.kind, currency))}</div>"
-            f"<div class='kpi-change'>{versus}</div></div>"
+            f"<div class='kpi-change'>{versus}</div>"
+            + (f"<div class='kpi-note'>{html.escape(note)}</div>" if note else "")
+            + "</div>"
         )
     return f"<div class='kpi-cards'>{''.join(cards)}</div>"
+
+
+def card_notes(
+    current: PeriodFigures, previous_name: str | None = None, same_churn_rule: bool = True
+) -> dict[str, str]:
+    """Caveats printed on the cards: the churn rate when the export covers too little of the window
+    before; the revenue at risk when the previous period's rests on another churn-risk rule."""
+    notes = {}
+    if previous_name and not same_churn_rule:
+        notes["revenue_at_risk"] = f"not compared with {previous_name}, whose risk rests on another rule"
+    if current.kpis["churn_rate"] is None:
+        return notes
+    covered = previous_window_coverage(current.tables.history, current.tables.period)
+    if covered < COVERAGE_WARNING:
+        days = round(covered * (current.tables.period.window_days or 0))
+        notes["churn_rate"] = (
+            f"rests on only {days:,} days of earlier data ({covered:.0%} of the window before)"
+        )
+    return notes
 
 
 def previous_window_coverage(history: pd.DataFrame, period: Period) -> float:
@@ -237,8 +300,9 @@ def headline_sentences(
         text += f" Discounts gave away {discount:.1%} of the list price."
     high = int((current.at_risk["churn_risk"] == "high").sum())
     text += (
-        f" {_customers(high)} {'is' if high == 1 else 'are'} long overdue against their own buying rhythm "
-        f"(high risk), with {now['revenue_at_risk']:,.0f} {currency} of this period's revenue."
+        f" {_customers(high)} {'is' if high == 1 else 'are'} at high risk of not buying again "
+        f"(the rule is in the churn-risk section), with {now['revenue_at_risk']:,.0f} {currency} of this "
+        "period's revenue."
     )
     return text
 
@@ -317,36 +381,43 @@ def quadrant_sentences(summary: pd.DataFrame, playbook: pd.DataFrame) -> str:
     return text
 
 
-def risk_rule(settings: Mapping[str, Any]) -> str:
-    """The churn-risk rule in words, from the ``churn_risk`` parameters."""
-    return (
-        f"Up to {settings['medium_ratio']:g} times the usual gap is low risk, up to "
-        f"{settings['high_ratio']:g} times medium, beyond that high."
-    )
+def risk_sentences(by_segment: pd.DataFrame, currency: str, valuable_segments: Sequence[str] = ()) -> str:
+    """Sentences on churn risk (``by_segment``: kpi.risk_by_segment of the run's churn_risk table).
 
-
-OVERDUE_REASON = "their time since the last order is well past their usual gap between orders"
-MODEL_REASON = "the model gives them a low probability of still being active"
-
-
-def risk_sentences(by_segment: pd.DataFrame, currency: str, reason: str = OVERDUE_REASON) -> str:
-    """Sentences on churn risk (``by_segment``: kpi.risk_by_segment); ``reason`` says what high
-    risk means (OVERDUE_REASON for the overdue rule, MODEL_REASON for P(alive))."""
+    The place to act first is the valuable segment (``clv.valuable_segments``) with the most revenue
+    at high risk, as in the first page's win-back action; when most of that revenue sits in another
+    segment, the sentence says so without calling it the place to act."""
     customers = by_segment[[f"customers_{level}" for level in kpi.RISK_LEVELS]].to_numpy().sum()
     high = int(by_segment["customers_high"].sum())
     revenue_high = float(by_segment["revenue_high"].sum())
     text = (
-        f"{high:,} of {int(customers):,} customers ({high / customers:.0%}) are at high risk: {reason}. "
-        "They spent "
+        f"{high:,} of the {int(customers):,} customers with a net purchase ({high / customers:.0%}) "
+        "are at high "
+        "risk. They spent "
         f"{revenue_high:,.0f} {currency} in this period."
     )
-    if revenue_high > 0:
-        worst = by_segment.sort_values(["revenue_high", "segment"], ascending=[False, True]).iloc[0]
-        text += (
-            f" Most of that revenue is in {worst['segment']} ({_customers(int(worst['customers_high']))}, "
-            f"{worst['revenue_high']:,.0f} {currency}): the first place to act."
-        )
-    return text
+    if revenue_high <= 0:
+        return text
+    ranked = by_segment[by_segment["revenue_high"] > 0].sort_values(
+        ["revenue_high", "segment"], ascending=[False, True]
+    )
+    worst = ranked.iloc[0]
+    valuable = ranked[ranked["segment"].isin(valuable_segments)]
+    where = (
+        f"{worst['segment']} ({_customers(int(worst['customers_high']))}, "
+        f"{worst['revenue_high']:,.0f} {currency})"
+    )
+    if len(valuable) and valuable.iloc[0]["segment"] == worst["segment"]:
+        return text + f" Most of that revenue is in {where}: the first place to act."
+    text += f" Most of that revenue is in {where}"
+    if valuable.empty:
+        return text + ("." if not valuable_segments else ", and none in the valuable segments.")
+    first = valuable.iloc[0]
+    return text + (
+        f"; among the valuable segments, {first['segment']} holds the most "
+        f"({_customers(int(first['customers_high']))}, {first['revenue_high']:,.0f} {currency}): "
+        "the first place to act."
+    )
 
 
 def cohort_sentences(retention: pd.DataFrame, unit: str = "month", later: int = 3) -> str:
@@ -362,29 +433,12 @@ def cohort_sentences(retention: pd.DataFrame, unit: str = "month", later: int = 
     return text + " (mean over the cohorts observed that long)."
 
 
-def migration_sentences(matrix: pd.DataFrame, before: str, after: str) -> str:
-    """Sentences on a migration matrix (``migration.migration_matrix``) between two periods."""
-    segments_before = [s for s in matrix.index if s != NEW]
-    earlier = int(matrix.loc[segments_before].to_numpy().sum())
-    gone = int(matrix.loc[segments_before, GONE].sum()) if GONE in matrix.columns else 0
-    stayed = sum(int(matrix.loc[s, s]) for s in segments_before if s in matrix.columns)
-    new = int(matrix.loc[NEW].sum()) if NEW in matrix.index else 0
-    moved = earlier - stayed - gone
-    text = (
-        f"Of the {earlier:,} scored customers of {before}, {stayed / earlier:.0%} stayed in their segment "
-        f"in {after}, {moved / earlier:.0%} moved to another and {gone / earlier:.0%} did not buy (gone); "
-        f"{new:,} customers arrived who had not bought before."
-    )
-    flows = matrix.loc[segments_before, [c for c in matrix.columns if c != GONE]].stack()
-    flows = flows[[a != b for a, b in flows.index]]
-    if len(flows) and flows.max() > 0:
-        (source, target), count = flows.idxmax(), int(flows.max())
-        text += f" The largest move: {_customers(count)} from {source} to {target}."
-    return text
-
-
-def top_customers_at_risk(at_risk: pd.DataFrame, salt: str, n: int = 10) -> pd.DataFrame:
-    """The ``n`` highest-spending high-risk customers, with pseudonymised ids (for client outputs)."""
+def top_customers_at_risk(
+    at_risk: pd.DataFrame, salt: str, n: int = 10, score: str = "overdue"
+) -> pd.DataFrame:
+    """The ``n`` highest-spending high-risk customers, with pseudonymised ids (for client outputs),
+    and the evidence of the run's churn rule (``score``, risk.SCORES): their usual gap for the
+    overdue rule, else the model's chance still active or of no purchase ahead."""
     high = at_risk[at_risk["churn_risk"] == "high"].sort_values(
         ["monetary", "customer_id"], ascending=[False, True]
     )
@@ -395,6 +449,14 @@ def top_customers_at_risk(at_risk: pd.DataFrame, salt: str, n: int = 10) -> pd.D
             "segment": top["segment"].to_numpy(),
             "spend_in_period": top["monetary"].round(2).to_numpy(),
             "days_since_last_order": top["recency_days"].to_numpy(),
-            "usual_gap_days": top["expected_gap_days"].round(0).to_numpy(),
+            **_evidence_column(top, score),
         }
     )
+
+
+def _evidence_column(top: pd.DataFrame, score: str) -> dict[str, Any]:
+    if score == "p_alive":
+        return {"p_alive": top["p_alive"].round(3).to_numpy()}
+    if score in ("p_no_purchase", "expected_purchases"):
+        return {"p_no_purchase": top["p_no_purchase"].round(3).to_numpy()}
+    return {"usual_gap_days": top["expected_gap_days"].round(0).to_numpy()}

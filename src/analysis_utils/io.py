@@ -13,6 +13,7 @@ import glob
 import hashlib
 import os
 import uuid
+import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,8 @@ from analysis_utils.errors import ConfigError, DataError
 TEXT_COLUMNS = ("customer_id", "order_id", "product_id", "category", "channel", "store")
 NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
 MONEY_COLUMNS = ("discount", "cost", "margin")  # optional money of the line (currency), read like amount
+MAX_MONEY = 1e18  # currency; a line amount this large is unreadable (exact sums hold 32 digits)
+WHOLE_FLOAT_LIMIT = 2**53  # floats below this in magnitude hold whole numbers exactly
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # folder value a hive-partitioned writer gives a NULL key
 SUFFIX_FORMATS = {
     ".csv": "csv",
@@ -181,6 +184,10 @@ def _read_excel(path: Path, options: dict[str, Any]) -> pd.DataFrame:
             skiprows=options.get("skip_rows"),
             engine="openpyxl",
         )
+    except zipfile.BadZipFile:  # an .xlsx is a zip archive: this file is something else
+        raise DataError(
+            f"{path}: not an Excel workbook (a CSV file? rename it .csv or set data.format: csv)"
+        ) from None
     except (ValueError, KeyError, OSError) as err:
         raise DataError(f"{path}: cannot read as Excel ({' '.join(str(err).split())})") from None
     frame.columns = [str(c) for c in frame.columns]
@@ -226,7 +233,7 @@ def canonical_lines(raw: ir.Table, data: dict[str, Any], backend: ibis.BaseBacke
         if name in columns:
             fields[name] = as_number(raw[columns[name]])
     if "amount" not in fields:
-        fields["amount"] = fields["quantity"] * fields["unit_price"]
+        fields["amount"] = finite_or_null(fields["quantity"] * fields["unit_price"])
     for name in MONEY_COLUMNS:
         if name in columns:
             fields[name] = as_number(raw[columns[name]])
@@ -245,10 +252,18 @@ def _is_blank(column: ir.Value) -> ir.BooleanValue:
 def as_text(column: ir.Value) -> ir.StringValue:
     """Ids and labels as text, trimmed, empty = NULL.
 
-    Integers print without decimals; floats holding whole numbers lose the '.0'.
+    Integers print without decimals. Floats (ids a spreadsheet or pandas stored as numbers) are
+    never rounded: a whole float loses the '.0' (17850.0 -> "17850"), any other keeps its exact
+    shortest text (1102.9 -> "1102.9"), so distinct ids stay distinct; NaN and infinity are
+    missing (pandas writes a missing id of a float column as NaN).
     """
     if column.type().is_floating():
-        column = column.cast("int64")
+        whole = (column % 1 == 0) & (column.abs() < WHOLE_FLOAT_LIMIT)
+        return ibis.cases(
+            (column.isnan() | column.isinf(), ibis.null("string")),
+            (whole, column.cast("int64").cast("string")),
+            else_=column.cast("string"),
+        )
     text = column if column.type().is_string() else column.cast("string")
     return _strip(text).nullif("")
 
@@ -263,10 +278,19 @@ def as_timestamp(column: ir.Value, date_format: str, backend: ibis.BaseBackend) 
 
 
 def as_number(column: ir.Value) -> ir.FloatingValue:
-    """Numbers as float64; text that is not a number becomes NULL."""
+    """Numbers as float64; text that is not a number becomes NULL, and so do NaN, infinity and
+    magnitudes of :data:`MAX_MONEY` or more (no real line amount; sums could not be exact)."""
     if column.type().is_numeric():
-        return column.cast("float64")
-    return _strip(column.cast("string")).try_cast("float64")
+        number = column.cast("float64")
+    else:
+        number = _strip(column.cast("string")).try_cast("float64")
+    return finite_or_null(number)
+
+
+def finite_or_null(number: ir.FloatingValue) -> ir.FloatingValue:
+    """``number``, or NULL when it is NaN, infinite or at least :data:`MAX_MONEY` in magnitude."""
+    unusable = number.isnan() | number.isinf() | (number.abs() >= MAX_MONEY)
+    return ibis.ifelse(unusable.fill_null(False), ibis.null("float64"), number)
 
 
 def _strip(text: ir.StringValue) -> ir.StringValue:

@@ -20,22 +20,26 @@ NEW, GONE = "new", "gone"
 def frozen_segments(
     customers_by_period: Mapping[str, pd.DataFrame], rfm_params: Mapping[str, Any], reference: str
 ) -> dict[str, pd.DataFrame]:
-    """Each period's scored customers (customer_id, segment), all scored with ``reference``'s edges.
+    """Each period's customers (customer_id, segment), all scored with ``reference``'s edges.
 
     ``customers_by_period``: period name -> customer table (recency_days, frequency, monetary),
-    in period order. Customers with no net spend are left out, as in stage 02.
+    in period order. Every customer of a period is kept: those with no net spend are not scored
+    (as in stage 02) and fall in the group ``rfm.NONPOSITIVE_SEGMENT``, so each period counts
+    exactly its active customers, as its KPIs and its own reports do.
     """
-    positive = {name: rfm.split_nonpositive(table)[0] for name, table in customers_by_period.items()}
-    if reference not in positive:
-        raise ConfigError(f"reference period {reference!r} is not among the periods ({', '.join(positive)})")
-    scorer = rfm.scorer_from_params(rfm_params).fit(positive[reference])
+    split = {name: rfm.split_nonpositive(table) for name, table in customers_by_period.items()}
+    if reference not in split:
+        raise ConfigError(f"reference period {reference!r} is not among the periods ({', '.join(split)})")
+    scorer = rfm.scorer_from_params(rfm_params).fit(split[reference][0])
     segment_map = segments.load_segment_map(rfm_params["segments_file"])
     result = {}
-    for name, table in positive.items():
-        scored = scorer.transform(table)
-        result[name] = scored.assign(segment=segment_map.assign(scored, n_bins=scorer.n_bins))[
-            ["customer_id", "segment"]
-        ]
+    for name, (positive, nonpositive) in split.items():
+        scored = scorer.transform(positive)
+        scored = scored.assign(segment=segment_map.assign(scored, n_bins=scorer.n_bins))
+        unscored = nonpositive.assign(segment=rfm.NONPOSITIVE_SEGMENT)
+        result[name] = pd.concat(
+            [scored[["customer_id", "segment"]], unscored[["customer_id", "segment"]]], ignore_index=True
+        )
     return result
 
 

@@ -4,7 +4,6 @@ about the lifetime-value model, generated from its numbers (methodology section 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,10 +75,17 @@ def spend_check_sentence(correlation: float) -> str:
 
 
 def trust_sentence(result: clv.FutureValue) -> str:
-    """Whether the report relies on P(alive) for churn risk, and why."""
+    """Whether the model's value forecasts are reliable, and how spend per purchase is valued."""
     if result.trusted:
-        return f"The model is used for churn risk: {result.reason}."
-    return f"The model is not used for churn risk, which falls back to the overdue rule: {result.reason}."
+        text = f"The purchase model's forecasts can be relied on: {result.reason}."
+    else:
+        text = f"Read the purchase model's forecasts as indicative only: {result.reason}."
+    if result.spend_trusted:
+        return text + f" The spend model holds: {result.spend_reason}."
+    return (
+        text + f" The spend model is not used, as {result.spend_reason}: each purchase is valued at the "
+        "customer's own average spend."
+    )
 
 
 def value_by_segment(customers: pd.DataFrame) -> pd.DataFrame:
@@ -94,12 +100,13 @@ def value_by_segment(customers: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["clv"], ascending=False).reset_index()
 
 
-def top_by_value(customers: pd.DataFrame, salt: str, n: int) -> pd.DataFrame:
-    """The ``n`` customers of highest CLV, ids pseudonymised (for client outputs)."""
+def top_by_value(customers: pd.DataFrame, salt: str, n: int, with_p_alive: bool = True) -> pd.DataFrame:
+    """The ``n`` customers of highest CLV, ids pseudonymised (for client outputs); without the
+    P(alive) column when the run's churn rule does not rest on it."""
     top = (
         customers.dropna(subset=["clv"]).sort_values(["clv", "customer_id"], ascending=[False, True]).head(n)
     )
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "customer": privacy.pseudonymise(top["customer_id"], salt).to_numpy(),
             "segment": top["segment"].to_numpy(),
@@ -108,18 +115,20 @@ def top_by_value(customers: pd.DataFrame, salt: str, n: int) -> pd.DataFrame:
             "clv": top["clv"].round(2).to_numpy(),
         }
     )
+    return table if with_p_alive else table.drop(columns="p_alive")
 
 
-def value_at_risk_sentences(customers: pd.DataFrame, settings: Mapping[str, Any], currency: str) -> str:
+def value_at_risk_sentences(
+    customers: pd.DataFrame, valuable_segments: list[str], horizon_months: int, currency: str
+) -> str:
     """Value at risk (clv.value_at_risk) in words, with the segment holding most of it."""
-    risky = clv.value_at_risk(customers, settings)
+    risky = clv.value_at_risk(customers, valuable_segments)
     total = float(risky["value_at_risk"].sum())
+    if risky.empty:
+        return "No customer of the valuable segments is at high churn risk."
     text = (
-        f"{len(risky):,} customers of valuable segments have a probability below "
-        f"{settings['high_risk_p_alive']:.0%} of still being active. Had they stayed, they would bring "
-        f"{risky['clv_if_active'].sum():,.0f} {currency} over the next {settings['horizon_months']} months; "
-        "the value at risk, that amount weighted by the chance that they are gone, is "
-        f"{total:,.0f} {currency}."
+        f"{len(risky):,} customers of valuable segments are at high churn risk. Won back, they would bring "
+        f"about {total:,.0f} {currency} over the next {horizon_months} months."
     )
     if total > 0:
         worst = risky.groupby("segment")["value_at_risk"].sum().sort_values(ascending=False)
@@ -129,15 +138,13 @@ def value_at_risk_sentences(customers: pd.DataFrame, settings: Mapping[str, Any]
     return text
 
 
-def model_churn_risk(scored: pd.DataFrame, settings: Mapping[str, Any]) -> pd.DataFrame:
-    """``scored`` (with clv.VALUE_COLUMNS) with ``churn_risk`` from P(alive) (clv.p_alive_risk)."""
-    return scored.assign(churn_risk=clv.p_alive_risk(scored, settings))
-
-
-def p_alive_rule(settings: Mapping[str, Any]) -> str:
-    """The P(alive) risk rule in words, from the ``clv`` parameters."""
+def value_caveat(excluded: Mapping[str, str]) -> str:
+    """When the churn rule found P(alive) unusable (``ChurnRule.excluded``), the model's values
+    assume that customers keep buying: say so, as they are then an upper bound."""
+    if "p_alive" not in excluded:
+        return ""
     return (
-        f"A customer's risk is the model's probability that they are still active: below "
-        f"{settings['high_risk_p_alive']:.0%} is high risk, below {settings['medium_risk_p_alive']:.0%} "
-        "medium, otherwise low."
+        "The model sees almost no customer leaving, so these values assume that every customer keeps "
+        "buying at their own pace: read them as an upper bound, well above what the high-risk customers "
+        "will bring."
     )

@@ -4,21 +4,136 @@ returns the Axes."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
 import matplotlib
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
-from matplotlib.ticker import FuncFormatter
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 PALETTE = "crest"
 ACCENT = "#1f5f8b"
+MUTED = "#a9bccb"  # partly covered or less certain values
+
+
+# Colours that mean "better / worse than the average customer" wherever a figure judges: blue is
+# better, red is worse, whatever the unit (few days since the last order is better: recency's
+# colour is turned round).
+BETTER_WORSE = "RdBu"
+LOWER_IS_BETTER = ("recency_days", "days_since_last_order")
+FIGURE_MIME_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
+MAX_LEGEND_ENTRIES = 8  # legend entries named in a figure's description
 
 
 def set_theme() -> None:
-    """Apply the house style: white grid, readable fonts, figures sized for a laptop report."""
+    """Apply the house style: white grid, readable fonts, figures sized for a laptop report.
+
+    In a notebook it also makes every matplotlib figure carry a description (output metadata
+    ``alt``, from :func:`figure_description`) that the HTML reports use as the image's
+    alternative text.
+    """
     sns.set_theme(style="whitegrid", context="notebook", palette=PALETTE)
     plt.rcParams.update({"figure.figsize": (8, 3.6), "figure.dpi": 100, "savefig.dpi": 100})
+    _describe_figures_in_notebook()
+
+
+def figure_description(fig: Figure) -> str | None:
+    """What a figure shows, in words, for a reader who cannot see it (None: it states nothing).
+
+    Built from what the figure itself states: its overall title, then for each panel its title,
+    what is plotted against what (axis labels) and the legend's entries, then the colour scales.
+    """
+    parts = []
+    suptitle = fig._suptitle.get_text().strip() if fig._suptitle is not None else ""
+    if suptitle:
+        parts.append(suptitle.rstrip(".") + ".")
+    for ax in fig.axes:
+        if not ax.get_visible() or hasattr(ax, "_colorbar"):
+            continue
+        title = " ".join(ax.get_title(loc) for loc in ("left", "center", "right") if ax.get_title(loc))
+        xlabel, ylabel = ax.get_xlabel().strip(), ax.get_ylabel().strip()
+        plotted = f"{ylabel} by {xlabel}" if xlabel and ylabel else xlabel or ylabel
+        rows, columns = ("" if ylabel else _tick_names(ax, "y")), ("" if xlabel else _tick_names(ax, "x"))
+        plotted = "; ".join(
+            filter(None, [plotted, rows and f"rows {rows}", columns and f"columns {columns}"])
+        )
+        text = f"{title.strip()}: {plotted}" if title.strip() and plotted else title.strip() or plotted
+        legend = ax.get_legend()
+        entries = [t.get_text() for t in legend.get_texts() if t.get_text()] if legend is not None else []
+        if entries:
+            named = ", ".join(entries[:MAX_LEGEND_ENTRIES]) + (
+                ", ..." if len(entries) > MAX_LEGEND_ENTRIES else ""
+            )
+            heading = legend.get_title().get_text()
+            text += f" ({heading + ': ' if heading else ''}{named})"
+        if text:
+            parts.append(text[0].upper() + text[1:] + ".")
+    scales = [ax.get_ylabel() or ax.get_xlabel() for ax in fig.axes if hasattr(ax, "_colorbar")]
+    parts.extend(f"Colour scale: {label}." for label in scales if label)
+    return " ".join(parts) or None
+
+
+def _tick_names(ax: Axes, axis: str) -> str:
+    """An unlabelled axis's tick labels when they are names (a heatmap's rows), else ""."""
+    ticks = [t.get_text().strip() for t in (ax.get_xticklabels() if axis == "x" else ax.get_yticklabels())]
+    names = [t for t in ticks if t and any(c.isalpha() for c in t)]
+    return ", ".join(names) if names and len(names) <= MAX_LEGEND_ENTRIES else ""
+
+
+def _with_description(formatter: Callable[[Figure], Any]) -> Callable[[Figure], Any]:
+    """A notebook figure formatter that also returns the figure's description as metadata."""
+
+    @functools.wraps(formatter)
+    def format_figure(fig: Figure) -> Any:
+        data = formatter(fig)
+        description = figure_description(fig) if data is not None else None
+        return (data, {"alt": description}) if description else data
+
+    format_figure.describes_figures = True  # type: ignore[attr-defined]
+    return format_figure
+
+
+def _describe_figure_formatters(*_args: Any) -> None:
+    """Wrap (once) the notebook's figure formatters so that every figure carries its description."""
+    shell = _ipython()
+    for mime_type in FIGURE_MIME_TYPES if shell is not None else ():
+        formatter = shell.display_formatter.formatters.get(mime_type)
+        try:
+            current = formatter.lookup_by_type(Figure) if formatter is not None else None
+        except KeyError:
+            continue
+        if current is not None and not getattr(current, "describes_figures", False):
+            formatter.for_type(Figure, _with_description(current))
+
+
+def _describe_figures_in_notebook() -> None:
+    """Describe figures from now on. The inline backend registers its formatters when the first
+    figure is drawn and shows a cell's figures after the cell: the wrapping is checked after
+    every cell, first in line."""
+    shell = _ipython()
+    if shell is None:
+        return
+    _describe_figure_formatters()
+    callbacks = shell.events.callbacks["post_execute"]
+    if _describe_figure_formatters in callbacks:
+        callbacks.remove(_describe_figure_formatters)
+    callbacks.insert(0, _describe_figure_formatters)
+
+
+def _ipython() -> Any:
+    """The running IPython shell, or None outside one."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the notebook stack
+        return None
+    return get_ipython()
 
 
 def _axes(ax: Axes | None) -> Axes:
@@ -30,10 +145,15 @@ def _thousands(value: float, _position: int) -> str:
 
 
 def monthly_revenue(data: pd.DataFrame, *, currency: str, ax: Axes | None = None) -> Axes:
-    """Bars of net revenue per calendar month. ``data``: columns month, revenue."""
+    """Bars of net revenue per calendar month. ``data``: columns month, revenue, and optionally
+    partial (bool): partly covered months are drawn pale, with a legend saying so."""
     ax = _axes(ax)
     labels = pd.to_datetime(data["month"]).dt.strftime("%Y-%m")
-    ax.bar(labels, data["revenue"], color=ACCENT)
+    partial = data["partial"].to_numpy(dtype=bool) if "partial" in data.columns else None
+    colors = [MUTED if p else ACCENT for p in partial] if partial is not None else ACCENT
+    ax.bar(labels, data["revenue"], color=colors)
+    if partial is not None and partial.any():
+        ax.legend(handles=[Patch(color=MUTED, label="month only partly covered")], loc="upper left")
     ax.set(xlabel="month", ylabel=f"net revenue ({currency})", title="Net revenue per month")
     ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
     ax.tick_params(axis="x", labelrotation=90)
@@ -45,9 +165,15 @@ def order_amounts(data: pd.DataFrame, *, currency: str, ax: Axes | None = None) 
     ax = _axes(ax)
     ax.bar(data["lower"], data["orders"], width=data["upper"] - data["lower"], align="edge", color=ACCENT)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(_plain))
     ax.set(xlabel=f"order amount ({currency}, log scale)", ylabel="orders", title="Order amounts")
     ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
     return ax
+
+
+def _plain(value: float, _position: int) -> str:
+    """A log axis's tick as a plain number (1, 10, 1,000; 0.1) rather than a power of ten."""
+    return f"{value:,.0f}" if value >= 1 else f"{value:.2g}"
 
 
 def score_heatmap(
@@ -92,6 +218,8 @@ def metric_distribution(
     """Histogram of one RFM metric with the score bin edges drawn as dashed lines."""
     ax = _axes(ax)
     sns.histplot(x=values, bins=40, log_scale=log, color=ACCENT, ax=ax)
+    if log:
+        ax.xaxis.set_major_formatter(FuncFormatter(_plain))
     for edge in edges:
         ax.axvline(edge, color="#c0392b", linestyle="--", linewidth=1)
     ax.set(xlabel=label, ylabel="customers")
@@ -136,14 +264,65 @@ def k_selection(data: pd.DataFrame, *, chosen_k: int, axes: list[Axes] | None = 
     return axes
 
 
-def centroid_heatmap(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Standardised centroids (clusters x features): how far each cluster sits from the average customer."""
-    ax = _axes(ax)
+def centroid_heatmap(
+    data: pd.DataFrame,
+    *,
+    typical: pd.DataFrame | None = None,
+    labels: Mapping[str, str] | None = None,
+    currency: str = "",
+    lower_is_better: Sequence[str] = LOWER_IS_BETTER,
+    ax: Axes | None = None,
+) -> Axes:
+    """Cluster centres (clusters x features) coloured by how much better or worse than the average
+    customer each cluster does on each feature: blue better, red worse, for every feature alike
+    (fewer days since the last order is better, so recency's colour is turned round).
+
+    ``data``: standardised centres (0 = the average customer). ``typical``: optional table indexed
+    like ``data`` with a ``median_<feature>`` column per feature (clustering.profile); the cells
+    then show those values in their units, else the centres in standard deviations. ``labels``:
+    the features in words (clustering.FEATURE_WORDS; default: the column names).
+    """
+    labels = labels or {}
+    ax = ax if ax is not None else plt.subplots(figsize=(8, max(2.6, 0.6 * len(data) + 1.2)))[1]
+    sign = np.array([-1.0 if column in lower_is_better else 1.0 for column in data.columns])
+    better = data.astype("float64") * sign
+    limit = max(float(np.nanmax(np.abs(better.to_numpy()))), 0.5)
+    if typical is not None and all(f"median_{c}" in typical.columns for c in data.columns):
+        cells = [
+            [_in_units(c, typical.loc[name, f"median_{c}"], currency) for c in data.columns]
+            for name in data.index
+        ]
+        annotations, fmt = np.array(cells, dtype=object), ""
+    else:
+        annotations, fmt = data.to_numpy(), "+.2f"
     sns.heatmap(
-        data, annot=True, fmt=".2f", center=0, cmap="vlag", cbar_kws={"label": "standard deviations"}, ax=ax
+        better.set_axis([labels.get(c, c.replace("_", " ")) for c in data.columns], axis=1),
+        annot=annotations,
+        fmt=fmt,
+        cmap=BETTER_WORSE,
+        vmin=-limit,
+        vmax=limit,
+        cbar_kws={"label": "against the average customer", "ticks": [-limit, 0, limit]},
+        ax=ax,
     )
-    ax.set(xlabel="feature (log scale, standardised)", ylabel="", title="Cluster centres")
+    ax.collections[0].colorbar.set_ticklabels(["worse", "average", "better"])
+    ax.set(xlabel="", ylabel="", title="Cluster profiles: blue better, red worse than the average customer")
+    ax.tick_params(axis="x", labelrotation=0)
+    ax.tick_params(axis="y", labelrotation=0)
     return ax
+
+
+def _in_units(feature: str, value: float, currency: str) -> str:
+    """A typical value with its unit, for a heatmap cell."""
+    if feature in ("recency_days", "tenure_days", "days_since_last_order"):
+        return f"{value:,.0f} days"
+    if feature == "frequency":
+        if value == 1:
+            return "1 order"
+        return f"{value:,.0f} orders" if value == round(value) else f"{value:,.1f} orders"
+    if feature in ("monetary", "aov"):
+        return f"{value:,.0f} {currency}".strip()
+    return f"{value:,.1f}"
 
 
 def cluster_scatter(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
@@ -172,9 +351,13 @@ def value_matrix(
         norm=matplotlib.colors.LogNorm(),
         linewidths=0,
     )
-    ax.figure.colorbar(points, ax=ax, label=f"total spend ({currency})")
+    colour_bar = ax.figure.colorbar(points, ax=ax, label=f"total spend ({currency})")
+    colour_bar.ax.yaxis.set_major_formatter(FuncFormatter(_plain))
+    colour_bar.ax.yaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(_plain))
+    ax.yaxis.set_major_formatter(FuncFormatter(_plain))
     ax.axvline(aov_split, color="#c0392b", linestyle="--", linewidth=1)
     ax.axhline(frequency_split, color="#c0392b", linestyle="--", linewidth=1)
     labels = {
@@ -202,20 +385,49 @@ def value_matrix(
     return ax
 
 
-def kpi_trends(data: pd.DataFrame, *, kpis: list[str], axes: list[Axes] | None = None) -> list[Axes]:
-    """Small multiples: one line per KPI across periods (``data``: period plus one column per KPI)."""
+def kpi_trends(
+    data: pd.DataFrame,
+    *,
+    kpis: list[str],
+    labels: dict[str, str] | None = None,
+    percent: list[str] | tuple[str, ...] = (),
+    title: str = "Key figures by period",
+    axes: list[Axes] | None = None,
+) -> list[Axes]:
+    """Small multiples: one panel of bars per KPI across periods, each y-axis starting at zero.
+
+    ``data``: period plus one column per KPI, periods in order. ``labels``: panel titles by KPI
+    (default: the column name); ``percent``: KPIs that are shares (0-1), drawn as percentages.
+    Each bar carries its value; a missing value is written "-" and has no bar.
+    """
+    labels = labels or {}
     if axes is None:
         columns = min(3, len(kpis))
         rows = -(-len(kpis) // columns)
         axes = list(
-            plt.subplots(rows, columns, figsize=(4.2 * columns, 2.8 * rows), squeeze=False)[1].ravel()
+            plt.subplots(rows, columns, figsize=(4.2 * columns, 2.9 * rows + 0.4), squeeze=False)[1].ravel()
         )
+    periods = data["period"].astype(str).tolist()
     for ax, name in zip(axes, kpis, strict=False):
-        ax.plot(data["period"], data[name], marker="o", color=ACCENT)
-        ax.set(title=name.replace("_", " "), xlabel="")
+        values = pd.to_numeric(data[name], errors="coerce").astype(float)
+        share = name in percent
+        bars = ax.bar(periods, values.fillna(0), color=ACCENT, width=0.6)
+        written = [
+            "-" if v != v else f"{v:.1%}" if share else f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.2f}"
+            for v in values
+        ]
+        ax.bar_label(bars, labels=written, padding=2, fontsize=9)
+        low, high = min(0.0, values.fillna(0).min()), max(0.0, values.fillna(0).max())
+        ax.set_ylim(low * 1.2, high * 1.2 if high > 0 else 1.0)  # zero always in view: no zoomed axes
+        ax.yaxis.set_major_formatter(
+            PercentFormatter(1.0, decimals=0) if share else FuncFormatter(_thousands)
+        )
+        ax.set(title=labels.get(name, name.replace("_", " ")), xlabel="")
     for ax in axes[len(kpis) :]:
         ax.set_visible(False)
-    axes[0].figure.tight_layout()
+    figure = axes[0].figure
+    figure.suptitle(title, fontsize=13)
+    figure.tight_layout()
     return axes
 
 
@@ -329,15 +541,15 @@ def holdout_check(
     )
     left.set_xticks(list(positions), by_frequency["calibration_repeat_purchases"])
     left.set(
-        xlabel="repeat purchases in the calibration period",
-        ylabel="mean purchases in the holdout",
-        title="Holdout purchases by past frequency",
+        xlabel="repeat purchases before the split date",
+        ylabel="mean purchases after the split date",
+        title="Purchases after the split, by purchases before it",
     )
     left.legend()
     right.plot(tracking["unit"], tracking["actual"], color=ACCENT, label="actual")
     right.plot(tracking["unit"], tracking["predicted"], linestyle="--", color="#e0a458", label="predicted")
     split = tracking.loc[~tracking["holdout"], "unit"].max()
-    right.axvline(split, color="grey", linestyle=":", label="end of calibration")
+    right.axvline(split, color="grey", linestyle=":", label="split date")
     right.yaxis.set_major_formatter(FuncFormatter(_thousands))
     right.set(
         xlabel=f"{time_unit} since the start of the period",

@@ -19,20 +19,37 @@ import pandas as pd
 from analysis_utils.errors import ConfigError
 
 SALT_VARIABLE = "CRM_WORKBOOK_SALT"
+MIN_SALT_LENGTH = 8  # characters; a shorter salt is accepted with a warning
 
 
 def salt_from(params: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> str:
     """The salt: the environment variable CRM_WORKBOOK_SALT, else ``report.pseudonym_salt``.
 
     Keep the salt out of committed files: prefer the environment variable. Raises ConfigError
-    when neither is set.
+    when neither is set, or when the salt is blank (only spaces: anyone could guess it).
     """
     salt = environ.get(SALT_VARIABLE) or params["report"]["pseudonym_salt"]
     if not salt:
         raise ConfigError(
             f"pseudonymising customer ids needs a salt: set {SALT_VARIABLE} or report.pseudonym_salt"
         )
+    if not salt.strip():
+        where = SALT_VARIABLE if environ.get(SALT_VARIABLE) else "report.pseudonym_salt"
+        raise ConfigError(
+            f"the pseudonym salt ({where}) is blank: give it a secret of at least"
+            f" {MIN_SALT_LENGTH} characters"
+        )
     return salt
+
+
+def salt_warning(salt: str) -> str | None:
+    """A warning when ``salt`` is shorter than :data:`MIN_SALT_LENGTH` characters (easier to guess)."""
+    if len(salt) < MIN_SALT_LENGTH:
+        return (
+            f"the pseudonym salt has {len(salt)} characters: use at least {MIN_SALT_LENGTH}"
+            " so pseudonyms cannot be linked back to ids by guessing it"
+        )
+    return None
 
 
 def pseudonymise(ids: pd.Series, salt: str) -> pd.Series:

@@ -108,14 +108,20 @@ def association_table(
     return table
 
 
+STRENGTH_EDGES = (0.1, 0.3)  # Cramér's V from which a real difference is moderate, then strong
+STRENGTH_WORDS = ("weak", "moderate", "strong")
+
+
 def association_sentence(tests: pd.DataFrame) -> str:
-    """Markdown generated from an :func:`association_table`: where the differences are real."""
+    """Markdown generated from an :func:`association_table`: where the differences are real (the
+    chi-square test) and how strong, in words from Cramér's V (below 0.1 weak, below 0.3 moderate,
+    else strong), for the client's page."""
     real = tests[tests["real_difference"]].sort_values("cramers_v", ascending=False)
     if real.empty:
         return "No attribute differs between groups by more than chance would explain."
     items = ", ".join(
         f"{row.attribute.replace('_', ' ')} by {row.group_by.replace('_name', '')}"
-        f" (Cramér's V {row.cramers_v:.2f})"
+        f" ({STRENGTH_WORDS[np.searchsorted(STRENGTH_EDGES, row.cramers_v, side='right')]})"
         for row in real.itertuples()
     )
-    return f"Real differences (chi-square test), strongest first: {items}. The others are within chance."
+    return f"Real differences, strongest first: {items}. The others are within chance."

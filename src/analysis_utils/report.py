@@ -1,7 +1,8 @@
 """HTML reports: each executed notebook rendered twice, and the index pages that link them.
 
-- ``<stage>.client.html``: for the client. No code, no prompts, no parameter cells, no
-  warnings; figures embedded so the single file can be e-mailed.
+- ``<stage>.client.html``: for the client. No code, no prompts, no parameter or analyst-only
+  cells, no warnings, no scripts; figures embedded so the single file can be e-mailed, each with
+  its description as alternative text. tests/client_readiness.py checks what it must not show.
 - ``<stage>.analyst.html``: everything, code included.
 Rendering is in-process (nbconvert's command line costs about a second per file).
 """
@@ -15,7 +16,10 @@ import json
 import re
 from pathlib import Path
 
+import bleach
+import markupsafe
 import nbformat
+from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 from traitlets.config import Config
@@ -38,24 +42,159 @@ REPORT_CSS = """
 .kpi-card{border:1px solid #d5dde3;border-radius:6px;padding:.7rem .9rem;background:#f7fafc}
 .kpi-label{font-size:.85rem;color:#5b6b78}.kpi-value{font-size:1.5rem;font-weight:600;color:#1d2b36}
 .kpi-change{font-size:.85rem;color:#1f5f8b}
+.kpi-note{font-size:.78rem;color:#8a4b08;margin-top:.2rem}
+dl.glossary{margin:.5rem 0}dl.glossary dt{font-weight:600;margin-top:.5rem}
+dl.glossary dd{margin:.1rem 0 0 1.2rem}
 """
 # The client's version: a readable column on a laptop, a table of contents, and print rules.
+# Tables size their columns to their content (nbconvert's fixed layout squeezes long text into
+# equal columns) and stay within the page on a 1280 px screen and on A4 portrait; a table of text
+# (offers, campaigns) takes the class text-table (Styler.set_table_attributes) to read left-aligned.
 CLIENT_CSS = """
 body.jp-Notebook{max-width:68rem;margin:0 auto;padding:1rem 1.5rem}
 nav.report-toc{border:1px solid #d5dde3;border-radius:6px;padding:.5rem 1rem;margin:1rem 0;background:#fbfcfd}
 nav.report-toc ol{margin:.3rem 0;padding-left:1.4rem}nav.report-toc a{color:#1f5f8b;text-decoration:none}
 .jp-OutputArea-output img{max-width:100%;height:auto}
+.jp-OutputArea-output{max-width:100%}
+.jp-RenderedHTMLCommon table{table-layout:auto;max-width:100%;font-size:.8rem;margin:.3rem 0 1rem 0}
+.jp-RenderedHTMLCommon td,.jp-RenderedHTMLCommon th{padding:.3em .5em;overflow-wrap:break-word;
+font-variant-numeric:tabular-nums}
+.jp-RenderedHTMLCommon thead th{vertical-align:bottom}
+.jp-RenderedHTMLCommon :is(td,th):first-child,.jp-RenderedHTMLCommon th.row_heading{text-align:left}
+.jp-RenderedHTMLCommon tbody :is(td,th):first-child{min-width:6em}
+.jp-RenderedHTMLCommon table.text-table :is(td,th){text-align:left}
+.jp-RenderedHTMLCommon table.text-table td{min-width:8em}
 @media print{
+  @page{margin:12mm}
   body.jp-Notebook{max-width:none;padding:0;font-size:10.5pt}
   a.anchor-link{display:none}
   nav.report-toc a{color:inherit}
   h2{break-before:auto;break-after:avoid}
-  .jp-OutputArea-output img,table,.kpi-cards,.kpi-card{break-inside:avoid}
+  .jp-OutputArea-output img,.kpi-cards,.kpi-card{break-inside:avoid}
   .jp-OutputArea-output img{max-height:23cm}
+  .jp-RenderedHTMLCommon table{font-size:7.5pt;break-inside:auto}
+  .jp-RenderedHTMLCommon td,.jp-RenderedHTMLCommon th{padding:.2em .35em}
+  .jp-RenderedHTMLCommon table.text-table td{min-width:6em}
+  .jp-RenderedHTMLCommon tr{break-inside:avoid}
+  .jp-RenderedHTMLCommon thead{display:table-header-group}
 }
 """
+# nbconvert's lab template writes no alternative text, so nbconvert gives every image the
+# placeholder "No description has been provided for this image". These templates take it from
+# the image output's metadata ``alt`` (plots.set_theme makes every figure carry one); the
+# client's also leaves out the scripts (MathJax, Mermaid, require.js) a report does not need.
+ALT_TEXT_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{% block data_png scoped %}{{ super() | with_alt(output | get_metadata('alt', 'image/png')) }}
+{%- endblock data_png %}
+{% block data_jpg scoped %}{{ super() | with_alt(output | get_metadata('alt', 'image/jpeg')) }}
+{%- endblock data_jpg %}
+"""
+TEMPLATES = {
+    "analyst": ("crm_workbook_analyst.html.j2", ALT_TEXT_TEMPLATE),
+    "client": (
+        "crm_workbook_client.html.j2",
+        ALT_TEXT_TEMPLATE
+        + "{% block html_head_js %}{% endblock html_head_js %}"
+        + "{% block html_head_js_mathjax %}{% endblock html_head_js_mathjax %}"
+        + "{% block html_head_js_mermaidjs %}{% endblock html_head_js_mermaidjs %}"
+        + "{% block jupyter_widgets %}{% endblock jupyter_widgets %}",
+    ),
+}
 EXTERNAL_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>")
 SECTION_HEADING = re.compile(r"<h2 id=\"([^\"]+)\">(.*?)<a class=\"anchor-link\"", re.S)
+
+
+def with_alt(image_html: str, alt: str | None) -> markupsafe.Markup:
+    """The template's ``<img ...>`` with ``alt`` as its alternative text (unchanged without one)."""
+    if alt:
+        image_html = image_html.replace("<img ", f'<img alt="{html.escape(str(alt))}" ', 1)
+    return markupsafe.Markup(image_html)
+
+
+SAFE_TAGS = frozenset(
+    [
+        "a",
+        "b",
+        "br",
+        "caption",
+        "code",
+        "col",
+        "colgroup",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "em",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "i",
+        "img",
+        "li",
+        "nav",
+        "ol",
+        "p",
+        "small",
+        "span",
+        "strong",
+        "style",
+        "sub",
+        "sup",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "u",
+        "ul",
+    ]
+)
+SAFE_ATTRIBUTES = {
+    "*": ["class", "id", "title", "colspan", "rowspan", "aria-label"],
+    "a": ["href"],
+    "img": ["src", "alt"],
+}
+UNSAFE_URL = re.compile(r"javascript\s*:", re.I)
+
+
+@functools.cache
+def _cleaner() -> bleach.sanitizer.Cleaner:
+    return bleach.sanitizer.Cleaner(
+        tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES, protocols={"http", "https", "data", "mailto"}, strip=False
+    )
+
+
+def inert_html(markup: str) -> str:
+    """HTML output of a cell with anything that could run removed: tags outside :data:`SAFE_TAGS`
+    (script, iframe, object, form, ...) are escaped into text, event-handler attributes (onerror,
+    onclick, ...) and javascript: links dropped. Tables, their styles and the report's cards pass."""
+    return _cleaner().clean(markup)
+
+
+def inert_markdown(text: str) -> str:
+    """Markdown output of a cell (sentences generated from client data) with no markup: every "<"
+    is escaped, so a value such as ``<img onerror=...>`` reads as text, and javascript: links are
+    defused. The report's own Markdown uses ``**bold**`` and lists, never raw HTML."""
+    return UNSAFE_URL.sub("javascript&#58;", text.replace("<", "&lt;"))
+
+
+class InertOutputs(Preprocessor):
+    """Both versions: no value from a client file or parameters becomes live markup or script
+    (:func:`inert_html`, :func:`inert_markdown`), whatever the notebook displayed."""
+
+    def preprocess_cell(self, cell, resources, index):
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            data = output.get("data", {})
+            if "text/html" in data:
+                data["text/html"] = inert_html("".join(data["text/html"]))
+            if "text/markdown" in data:
+                data["text/markdown"] = inert_markdown("".join(data["text/markdown"]))
+        return cell, resources
 
 
 class DropStderr(Preprocessor):
@@ -77,7 +216,12 @@ def _exporter(audience: str) -> HTMLExporter:
         config.HTMLExporter.exclude_output_prompt = True
         config.TagRemovePreprocessor.remove_cell_tags = HIDDEN_FROM_CLIENT
         config.TagRemovePreprocessor.enabled = True
-    exporter = HTMLExporter(config=config)
+    template_file, template = TEMPLATES[audience]
+    exporter = HTMLExporter(
+        config=config, extra_loaders=[DictLoader({template_file: template})], template_file=template_file
+    )
+    exporter.register_filter("with_alt", with_alt)
+    exporter.register_preprocessor(InertOutputs(), enabled=True)
     if audience == "client":
         exporter.register_preprocessor(TagRemovePreprocessor(config=config), enabled=True)
         exporter.register_preprocessor(DropStderr(), enabled=True)

@@ -439,6 +439,60 @@ def bin_edges_table(scorer: RFMScorer) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
+INTEGER_METRICS = frozenset({"recency", "frequency"})  # whole days, whole orders
+
+
+def score_boundaries(scorer: RFMScorer, currency: str) -> pd.DataFrame:
+    """For the client: which values earn each score, one row per score (best first), one column
+    per metric with its unit: "11 to 44" days, "12 or more" orders, "over 9.89, up to 64.66" of
+    the currency. A score no customer can reach (fewer bins formed) reads "not used"."""
+    table = bin_edges_table(scorer)
+    headings = {
+        "recency": "Days since last order (R)",
+        "frequency": "Orders in the period (F)",
+        "monetary": f"Spend in the period, {currency} (M)",
+    }
+    ranges = table.assign(
+        range=[
+            _value_range(row.greater_than, row.at_most, row.metric in INTEGER_METRICS)
+            for row in table.itertuples()
+        ]
+    )
+    wide = ranges.pivot_table(index="score", columns="metric", values="range", aggfunc="first")
+    wide = wide.reindex(index=range(scorer.n_bins, 0, -1), columns=list(scorer.bin_edges_)).fillna("not used")
+    return wide.rename(columns=headings).rename_axis(index="Score", columns=None).reset_index()
+
+
+def _value_range(above: float, at_most: float, whole: bool) -> str:
+    """Values in ``(above, at_most]`` in words (NaN = open end); ``whole``: integer values only."""
+    if whole:
+        first = None if np.isnan(above) else int(np.floor(above)) + 1
+        last = None if np.isnan(at_most) else int(np.floor(at_most))
+        if first is None:
+            return f"{last:,} or fewer" if last is not None else "any"
+        if last is None:
+            return f"{first:,} or more"
+        return f"{first:,}" if first == last else f"{first:,} to {last:,}"
+    if np.isnan(above):
+        return f"up to {at_most:,.2f}" if not np.isnan(at_most) else "any"
+    if np.isnan(at_most):
+        return f"over {above:,.2f}"
+    return f"over {above:,.2f}, up to {at_most:,.2f}"
+
+
+def describe_scored(customers: int, scored: int, nonpositive: int) -> str:
+    """Markdown for the client: how many customers were scored, and how many were not and why."""
+    text = f"**{customers:,} customers** ordered in the period; **{scored:,}** are scored."
+    if nonpositive:
+        several = nonpositive != 1
+        text += (
+            f" {nonpositive:,} customer{'s' if several else ''} whose returns matched or exceeded"
+            f" {'their' if several else 'the'} purchases (no net spend) {'are' if several else 'is'} listed"
+            " apart, without scores."
+        )
+    return text
+
+
 def _checked_n_bins(n_bins: Any) -> int:
     low, high = N_BINS_RANGE
     if isinstance(n_bins, bool) or not isinstance(n_bins, int | np.integer):
@@ -656,7 +710,7 @@ def describe_definitions(
         else f"all orders before {as_of:%Y-%m-%d} (exclusive)"
     )
     order = (
-        "one order id of the client's system"
+        "one order number of your system"
         if has_order_ids
         else "one customer's purchases on one calendar day (the export has no order id)"
     )

@@ -3,7 +3,8 @@
 A run is built in a hidden staging folder beside its target (``reports/<client>/.<period>.partial-*``)
 and moved to ``reports/<client>/<period>/`` only when every notebook succeeded and every HTML
 is rendered. A failed run leaves the earlier report untouched and keeps its partial folder under
-``reports/<client>/.failed/`` for inspection.
+``reports/<client>/.failed/`` for inspection. A run that was killed (SIGINT, SIGKILL) cannot
+do so itself: the next run of the client moves its staging folder there (:func:`tidy_dead_runs`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from traitlets import default
 
 from analysis_utils import manifest, paths, privacy, report
 from analysis_utils.config import RunParams, dump_params, load_params
-from analysis_utils.errors import CrmError, StageError
+from analysis_utils.errors import ConfigError, CrmError, StageError
 
 STAGE_NOTEBOOKS = (
     "01_data_prep.ipynb",
@@ -42,6 +43,9 @@ COMPARISON_NOTEBOOK = "90_period_comparison.ipynb"
 COMPARISON = "comparison"  # the job's "period" and its folder name
 KERNEL_PORT_CLASH = "Address already in use"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+PARTIAL_MARK = ".partial-"  # staging folders: .<period>.partial-<id>
+PID_FILE = ".pid"  # in a staging folder: the id of the process building it
+STAGING_GRACE_SECONDS = 600.0  # a staging folder without pid file younger than this may be starting
 
 
 class IPCKernelManager(AsyncKernelManager):
@@ -109,6 +113,8 @@ def plan(
     for name in names:
         params.period(name)  # ConfigError naming the declared periods when unknown
     privacy.salt_from(params.values)  # the client report pseudonymises ids: fail before any notebook
+    for folder in (*names, COMPARISON):
+        check_target(out_dir, params.client, folder)
     return [
         Job(
             client_file=str(params.source),
@@ -121,6 +127,39 @@ def plan(
         )
         for name in names
     ]
+
+
+def check_target(out_dir: Path, client: str, period: str) -> Path:
+    """``out_dir/client/period``, after checking that it is a folder the run may write and replace.
+
+    Client and period names follow one rule (:func:`paths.folder_name_problem`; the comparison folder
+    is the one reserved name a job may use), and the resolved target must lie inside ``out_dir``:
+    publishing replaces the target, so a name such as ``..`` would delete a folder elsewhere.
+    Raises ConfigError (exit 2) otherwise.
+    """
+    for what, name in (("client", client), ("period", period)):
+        problem = None if what == "period" and name == COMPARISON else paths.folder_name_problem(name)
+        if problem:
+            raise ConfigError(f"{what} folder name {name!r} {problem}")
+    target = Path(out_dir) / client / period
+    if not paths.inside(target, Path(out_dir) / client) or not paths.inside(target, out_dir):
+        raise ConfigError(
+            f"{client}/{period}: the run folder {target.resolve()} is not inside --out {out_dir}"
+        )
+    return target
+
+
+def check_writable(out_dir: Path) -> None:
+    """ConfigError (exit 2) unless ``out_dir`` can be created and written to."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".write-test-{uuid.uuid4().hex[:8]}"
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as err:
+        raise ConfigError(
+            f"--out {out_dir}: cannot write there ({err.strerror or type(err).__name__})"
+        ) from None
 
 
 def comparison_job(period_jobs: Sequence[Job]) -> Job:
@@ -136,6 +175,8 @@ def run_jobs(jobs: Sequence[Job], n_jobs: int = 1) -> list[Outcome]:
     Outcomes come back in the order of ``jobs`` (comparisons last); the client index page is
     rebuilt at the end.
     """
+    for client_dir in sorted({Path(job.out_dir) / job.client for job in jobs}):
+        tidy_dead_runs(client_dir)  # what killed runs left, before any job starts its own staging
     if n_jobs <= 1 or len(jobs) <= 1:
         outcomes = [run_job(job) for job in jobs]
     else:
@@ -180,8 +221,7 @@ def run_job(job: Job) -> Outcome:
     """
     started = time.perf_counter()
     client_dir = Path(job.out_dir) / job.client
-    staging = client_dir / f".{job.period}.partial-{uuid.uuid4().hex[:8]}"
-    staging.mkdir(parents=True)
+    staging = start_staging(client_dir, job.period)
     timings: dict[str, float] = {}
     try:
         _write_resolved_params(job, staging)
@@ -191,6 +231,7 @@ def run_job(job: Job) -> Outcome:
         render_started = time.perf_counter()
         report.render_run(staging)
         timings["render"] = round(time.perf_counter() - render_started, 3)
+        (staging / PID_FILE).unlink(missing_ok=True)  # not part of the run (tidying spares a young folder)
         manifest.write(staging, job, timings, total_seconds=time.perf_counter() - started)
         report.write_run_index(staging)
         final = client_dir / job.period
@@ -202,6 +243,63 @@ def run_job(job: Job) -> Outcome:
         return Outcome(job.label, "failed", time.perf_counter() - started, str(kept), message, timings)
     seconds = time.perf_counter() - started
     return Outcome(job.label, "ok", seconds, str(final / "index.html"), "", timings)
+
+
+def start_staging(client_dir: Path, period: str) -> Path:
+    """A new hidden staging folder ``.<period>.partial-<id>`` holding :data:`PID_FILE`, the id of the
+    process building it, so that a later run can tell a live run from one that was killed."""
+    staging = client_dir / f".{period}{PARTIAL_MARK}{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    (staging / PID_FILE).write_text(f"{os.getpid()}\n", encoding="ascii")
+    return staging
+
+
+def tidy_dead_runs(client_dir: Path, grace_seconds: float = STAGING_GRACE_SECONDS) -> list[Path]:
+    """Move what killed runs left in ``client_dir`` to ``.failed/``; return where each went.
+
+    A run stopped by SIGINT or SIGKILL leaves its staging folder ``.<period>.partial-*``, which holds
+    artifacts with raw customer ids. One is left by a dead run when its :data:`PID_FILE` names a
+    process that no longer exists (``os.kill(pid, 0)``), or when it has no readable pid file and was
+    last changed more than ``grace_seconds`` ago (a run writes its pid file right after creating the
+    folder, and removes it just before publishing). A folder of a live process is never touched.
+    Retired reports ``.<period>.old-*`` (an interrupted publish) are deleted once the period's new
+    report is in place.
+    """
+    moved = []
+    if not client_dir.is_dir():
+        return moved
+    for folder in sorted(client_dir.glob(f".*{PARTIAL_MARK}*")):
+        if folder.is_dir() and not _alive(folder, grace_seconds):
+            period = folder.name[1:].rsplit(PARTIAL_MARK, 1)[0]
+            try:
+                moved.append(_keep_failed(folder, client_dir, period))
+            except OSError:  # another run tidied it first, or the folder cannot be moved: leave it
+                continue
+    for folder in sorted(client_dir.glob(".*.old-*")):
+        period = folder.name[1:].rsplit(".old-", 1)[0]
+        if folder.is_dir() and (client_dir / period).is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+    return moved
+
+
+def _alive(staging: Path, grace_seconds: float) -> bool:
+    """Whether the run building ``staging`` may still be running (see :func:`tidy_dead_runs`)."""
+    try:
+        pid = int((staging / PID_FILE).read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        try:
+            return time.time() - staging.stat().st_mtime < grace_seconds
+        except OSError:
+            return True  # gone meanwhile: nothing to tidy
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of another user has this id: alive, not ours to judge
+        return True
+    return True
 
 
 def _write_resolved_params(job: Job, staging: Path) -> None:
@@ -262,6 +360,7 @@ def _publish(staging: Path, final: Path) -> None:
 
 
 def _keep_failed(staging: Path, client_dir: Path, period: str) -> Path:
+    (staging / PID_FILE).unlink(missing_ok=True)
     kept = client_dir / ".failed" / f"{period}-{time.strftime('%Y%m%d-%H%M%S')}-{staging.name[-8:]}"
     kept.parent.mkdir(parents=True, exist_ok=True)
     os.replace(staging, kept)

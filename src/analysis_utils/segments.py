@@ -22,7 +22,7 @@ listing every cell of the requested ``n_bins``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ PLAYBOOK_FILE = PARAMS_DIR / "playbook.yaml"
 RULE_SCORES = ("r", "f", "m", "fm")
 PLAYBOOK_FIELDS = ("loyalty_level", "offer", "campaign")
 PLAYBOOK_SECTIONS = ("segments", "quadrants")
+PLAYBOOK_AUDIENCES = ("consumer", "business")
 CELLS_NAMED_AT_MOST = 25
 
 
@@ -243,6 +244,7 @@ class Playbook:
     segments: Mapping[str, PlaybookEntry]
     quadrants: Mapping[str, PlaybookEntry] = field(default_factory=dict)
     source: str = "playbook"
+    audience: str = "consumer"  # whom the actions are written for: consumer | business
 
     def table(self, section: str = "segments") -> pd.DataFrame:
         """One row per group of ``section`` with the playbook fields, indexed by group name."""
@@ -272,14 +274,19 @@ def load_playbook(path: str | Path = PLAYBOOK_FILE) -> Playbook:
         Missing file, unknown section or field, or a field that is not non-empty text.
     """
     source, document = _read_yaml(path)
-    _reject_unknown_keys(document, set(PLAYBOOK_SECTIONS), source)
+    _reject_unknown_keys(document, {*PLAYBOOK_SECTIONS, "audience"}, source)
     if not isinstance(document.get("segments"), dict) or not document["segments"]:
         raise ConfigError(f"{source}: 'segments' must map each segment to its actions")
+    audience = document.get("audience", "consumer")
+    if audience not in PLAYBOOK_AUDIENCES:
+        raise ConfigError(
+            f"{source}: 'audience' must be one of {', '.join(PLAYBOOK_AUDIENCES)}, got {audience!r}"
+        )
     sections = {
         section: _parse_playbook_section(document.get(section) or {}, section, source)
         for section in PLAYBOOK_SECTIONS
     }
-    return Playbook(**sections, source=source)
+    return Playbook(**sections, source=source, audience=audience)
 
 
 def check_playbook(playbook: Playbook, segment_map: SegmentMap) -> None:
@@ -392,3 +399,26 @@ def segment_summary(scored: pd.DataFrame, segment_column: str = "segment") -> pd
         .reset_index()
         .sort_values(["mean_monetary", segment_column], ascending=[False, True], ignore_index=True)
     )
+
+
+def customer_crosstab(
+    customers: pd.DataFrame,
+    rows: str,
+    columns: str,
+    row_order: Sequence[str] | None = None,
+    column_order: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Customers per value of ``rows`` (down) and of ``columns`` (across), for a client table.
+
+    One row per value of ``rows`` (the first column, named ``rows``), one column per value of
+    ``columns``, zero where no customer falls; no index. Rows and columns follow the orders given,
+    else the largest group first. The narrower way round is the caller's choice: put the variable
+    with fewer values across (for example segments down and four quadrants across).
+    """
+    counts = pd.crosstab(customers[rows], customers[columns])
+    if row_order is None:
+        row_order = counts.sum(axis=1).sort_values(ascending=False).index
+    if column_order is None:
+        column_order = counts.sum().sort_values(ascending=False).index
+    counts = counts.reindex(index=list(row_order), columns=list(column_order), fill_value=0).astype("int64")
+    return counts.rename_axis(index=rows, columns=None).reset_index()

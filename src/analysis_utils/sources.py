@@ -111,11 +111,7 @@ def load_sources(
 
 def absent_sources(sources: Mapping[str, Any]) -> dict[str, str]:
     """Source name -> why it is absent, for every optional source without a path (``sources`` parameters)."""
-    return {
-        name: f"no {name} file (sources.{name}.path is empty)"
-        for name in SOURCE_COLUMNS
-        if not sources[name]["path"]
-    }
+    return {name: f"no {name} file was supplied" for name in SOURCE_COLUMNS if not sources[name]["path"]}
 
 
 def check_sources(params: RunParams, con: ibis.BaseBackend) -> None:
