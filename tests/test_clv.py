@@ -319,3 +319,31 @@ def test_expected_purchases_over_a_vanishing_horizon_are_zero_not_negative():
         params, np.array([2]), np.array([0.0]), np.array([1.0]), 2.220446049250313e-16
     )
     assert 0 <= values[0] < 1e-12
+
+
+def test_with_earlier_history_the_clock_starts_at_the_first_purchase_in_the_export():
+    """Left truncation: a customer who bought before the window is not acquired at their first
+    purchase in it, and a customer who bought only before it counts in the fit."""
+    window = [
+        ("a", "1", "2024-02-01", 10.0), ("a", "2", "2024-02-15", 10.0),
+        ("b", "3", "2024-02-08", 20.0), ("b", "4", "2024-02-22", 20.0),
+    ]  # fmt: skip
+    earlier = ibis.memtable(
+        pd.DataFrame(
+            {
+                "customer_id": ["a", "c"],
+                "order_date": pd.to_datetime(["2024-01-04", "2024-01-11"]),
+                "amount": [5.0, 7.0],
+            }
+        )
+    )
+    start, end = datetime(2024, 2, 1), datetime(2024, 2, 29)
+    settings = SETTINGS | {"min_repeat_buyers": 1}
+    windowed = clv.future_value(_orders(window), start, end, settings)
+    whole = clv.future_value(_orders(window), start, end, settings, earlier)
+    a_window = windowed.summary.set_index("customer_id").loc["a"]
+    a_whole = whole.summary.set_index("customer_id").loc["a"]
+    assert (a_window["x"], a_window["T"]) == (1, 4.0)  # 2024-02-01 .. 2024-02-29: 28 days
+    assert (a_whole["x"], a_whole["T"]) == (2, 8.0)  # from 2024-01-04: 56 days, one more repeat
+    assert "c" in set(whole.summary["customer_id"]) and "c" not in set(windowed.summary["customer_id"])
+    assert whole.window_start == start and whole.holdout.calibration_end == windowed.holdout.calibration_end

@@ -86,6 +86,20 @@ def test_value_problems_are_collected(params_for):
     assert "\n" not in message
 
 
+def test_value_problems_are_listed_beside_an_unknown_key(params_for):
+    with pytest.raises(ConfigError) as raised:
+        params_for(
+            prep={"drop_duplicate": True},
+            data={"date_format": "%Q-%m"},
+            periods=[{"name": "p1", "as_of": "2024-01-01", "window_days": -3}],
+        )
+    message = str(raised.value)
+    assert "3 problems" in message
+    assert "unknown parameter prep.drop_duplicate (did you mean prep.drop_duplicates?)" in message
+    assert "data.date_format '%Q-%m' has unknown codes: %Q" in message
+    assert "periods[0].window_days must be a positive whole number of days, got -3" in message
+
+
 def test_missing_parameter_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="nope.yaml: parameter file not found"):
         load_params(tmp_path / "nope.yaml")

@@ -68,7 +68,7 @@ def test_the_export_starting_late_makes_the_first_month_partial_and_says_so():
     assert pd.Timestamp("2011-06-01") in cov.partial_months  # observed from the 20th: 11 of 30 days
     notes = coverage.caveats(cov, "GBP")
     assert notes[0].startswith("The export starts on 20 June 2011, 19 days into the period")
-    assert any("customers counted as new" in note for note in notes)
+    assert any("every customer counts as new" in note for note in notes)
 
 
 def test_caveats_name_the_missing_ids_the_short_look_back_and_the_partial_month():
@@ -177,3 +177,10 @@ def test_three_actions_by_money_at_stake_each_with_its_segment_campaign():
         "revenue), all at stake if they go. What to do: Account-manager call."
     )
     assert text.startswith("1. **Keep and grow Champions: 2 customers**")
+
+
+def test_an_export_starting_with_the_period_says_every_customer_counts_as_new():
+    cov = measured("2011-06-01", CONSUMER, [100.0] * 10, new=10)
+    notes = coverage.caveats(cov, "GBP")
+    assert notes[0].startswith("The export holds no orders before the period, so every customer counts as")
+    assert not any("holds only 0 days" in note for note in notes)

@@ -89,22 +89,28 @@ def future_by_period():
     results = {}
     for name in ("2023", "2024"):
         period = params.period(name)
-        orders = ibis.memtable(prep.prepare(params, period).orders)
-        results[name] = clv.future_value(orders, period.window_start, period.as_of, params.get("clv"))
+        prepared = prep.prepare(params, period)  # the models see the history before the window
+        orders, earlier = ibis.memtable(prepared.orders), ibis.memtable(prepared.earlier)
+        settings = params.get("clv")
+        results[name] = clv.future_value(orders, period.window_start, period.as_of, settings, earlier)
     return results, ground_truth.planted_types(params.data_path)
 
 
 def test_p_alive_ranks_planted_lapsed_customers_below_active_ones(future_by_period):
     results, truth = future_by_period
     auc = ground_truth.p_alive_auc(results["2024"].values, truth)
-    assert auc["lapsed repeat buyers"] >= 0.95  # measured 0.988
-    assert auc["every fading type"] >= 0.65  # measured 0.709
+    assert auc["lapsed repeat buyers"] >= 0.95  # measured 0.997 (0.988 on the window alone)
+    assert auc["every fading type"] >= 0.65  # measured 0.714
 
 
-def test_the_model_is_trusted_in_2024_and_its_holdout_check_is_close(future_by_period):
+def test_in_2024_the_model_overestimates_the_holdout_and_says_so(future_by_period):
+    # Seeing 2023 as history, BG/NBD takes the planted types' switch at the turn of the year for a
+    # slower dropout: it predicts 5,369 purchases in the second half of 2024 against 4,336 (+24%;
+    # +0.6% when it saw 2024 alone). Its values are then read as indicative, and the report says why.
     result = future_by_period[0]["2024"]
-    assert result.trusted, result.reason
-    assert abs(result.holdout.relative_error) < 0.05  # measured +0.6%
+    assert not result.trusted
+    assert 0.2 < result.holdout.relative_error < 0.3
+    assert "24% more purchases than happened" in result.reason
 
 
 def test_the_model_is_not_trusted_in_2023_where_the_christmas_peak_falls_in_the_holdout(future_by_period):

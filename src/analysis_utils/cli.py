@@ -1,6 +1,6 @@
 """The command line: turns flags into calls, prints results, maps expected errors to exit codes.
 
-``crm-workbook run``, ``validate`` and ``sample``; ``--help`` on each. Expected problems print
+``crm-workbook run``, ``validate``, ``sample`` and ``lookup``; ``--help`` on each. Expected problems print
 one line (``error: ...``) and exit 2 (parameters) or 1 (data, failed run), without a traceback.
 """
 
@@ -41,6 +41,30 @@ def build_parser() -> argparse.ArgumentParser:
         "validate", help="check parameters and data, print the data-quality table", epilog=EPILOG
     )
     _client_arguments(validate)
+
+    lookup = commands.add_parser(
+        "lookup",
+        help="print the customer ids of pseudonyms shown in client reports (from the runs' exports)",
+        epilog=EPILOG,
+    )
+    lookup.add_argument("client", help="client parameter file, e.g. params/clients/sample.yaml")
+    lookup.add_argument(
+        "pseudonyms", nargs="+", metavar="PSEUDONYM", help="pseudonym, e.g. C0123456789abcdef"
+    )
+    lookup.add_argument(
+        "--out",
+        type=Path,
+        default=paths.REPORTS_DIR,
+        metavar="DIR",
+        help="reports folder (default: reports/)",
+    )
+    lookup.add_argument(
+        "--period",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="period to look in (repeatable; default all)",
+    )
 
     sample = commands.add_parser("sample", help="write the synthetic sample client's data", epilog=EPILOG)
     sample.add_argument("--out", type=Path, default=paths.SAMPLE_DIR, metavar="DIR", help="output folder")
@@ -147,6 +171,47 @@ def _warn_weak_salt(salt: str) -> None:
         print(f"warning: {warning}", file=sys.stderr)
 
 
+def _lookup(args: argparse.Namespace) -> int:
+    """One line per pseudonym: pseudonym, customer id (and the periods, when they disagree)."""
+    from analysis_utils import exports, report
+    from analysis_utils.config import load_params
+    from analysis_utils.errors import DataError
+
+    params = load_params(args.client)
+    client_dir = args.out.resolve() / params.client
+    runs = [
+        run
+        for run in report.published_runs(client_dir)
+        if (not args.period or run.name in args.period) and (run / exports.FOLDER / exports.KEY_CSV).is_file()
+    ]
+    if not runs:
+        wanted = f" for period {', '.join(args.period)}" if args.period else ""
+        raise DataError(
+            f"no published run of {params.client} in {client_dir.parent} has a pseudonym key{wanted}"
+        )
+    found: dict[str, dict[str, list[str]]] = {}
+    for run in runs:
+        key = exports.read_key(run)
+        for pseudonym, customer_id in zip(key["pseudonym"], key["customer id"], strict=True):
+            found.setdefault(pseudonym, {}).setdefault(customer_id, []).append(run.name)
+    unknown = []
+    for pseudonym in args.pseudonyms:
+        ids = found.get(pseudonym.strip())
+        if not ids:
+            unknown.append(pseudonym)
+        elif len(ids) == 1:
+            print(f"{pseudonym}\t{next(iter(ids))}")
+        else:  # another salt in some period
+            for customer_id, periods in ids.items():
+                print(f"{pseudonym}\t{customer_id}\t(period {', '.join(periods)})")
+    if unknown:
+        periods = ", ".join(run.name for run in runs)
+        raise DataError(
+            f"unknown pseudonym {', '.join(unknown)}: not in the keys of {params.client} periods {periods}"
+        )
+    return 0
+
+
 def _sample(args: argparse.Namespace) -> int:
     from analysis_utils import sample
 
@@ -156,4 +221,4 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "validate": _validate, "sample": _sample}
+COMMANDS = {"run": _run, "validate": _validate, "sample": _sample, "lookup": _lookup}

@@ -667,6 +667,7 @@ class FutureValue:
     reason: str
     spend_trusted: bool = True
     spend_reason: str = ""
+    window_start: datetime | None = None  # the period's window start (the models may see earlier history)
 
     def model_record(self) -> dict[str, Any]:
         """The fitted parameters and checks as plain values (saved as clv_model.json)."""
@@ -712,7 +713,11 @@ MAX_SPEND_CORRELATION = 0.3
 
 
 def future_value(
-    orders: ir.Table, start: datetime | None, end: datetime, settings: Mapping[str, Any]
+    orders: ir.Table,
+    start: datetime | None,
+    end: datetime,
+    settings: Mapping[str, Any],
+    earlier: ir.Table | None = None,
 ) -> FutureValue:
     """Fit BG/NBD and Gamma-Gamma on the period's orders in ``[start, end)`` and value every customer.
 
@@ -723,13 +728,20 @@ def future_value(
     correlation of repeat buyers is below :data:`MAX_SPEND_CORRELATION` in size; otherwise each
     purchase is valued at the customer's own mean spend. Whether the model may rank churn risk
     is decided separately, on the holdout (analysis_utils.risk).
+
+    ``earlier`` (customer_id, order_date, amount: stage 01's orders before the window) lets the
+    models see each customer's whole history in the export (left truncation): the clock starts at
+    the first purchase in the export, and customers who bought only before the window count in the
+    fit (their silence since is what identifies dropout). The split stays in the middle of the window.
     """
     time_unit = settings["time_unit"]
-    occasions = purchase_occasions(orders, start, end).cache()  # read by the summary and the check
+    seen = orders if earlier is None else orders.select(*earlier.columns).union(earlier)
+    since = start if earlier is None else None
+    occasions = purchase_occasions(seen, since, end).cache()  # read by the summary and the check
     summary = summarise(occasions, end, time_unit)
     bgnbd, gamma_gamma = fit_bgnbd(summary), fit_gamma_gamma(summary)
     split = calibration_end(settings, start, end, summary["first_purchase"].min().to_pydatetime())
-    holdout = holdout_check(occasions, start, split, end, time_unit)
+    holdout = holdout_check(occasions, since, split, end, time_unit)
     correlation = spend_frequency_correlation(summary)
     spend_trusted, spend_reason = _spend_trust(gamma_gamma, correlation)
     values = customer_lifetime_value(
@@ -753,6 +765,7 @@ def future_value(
         reason,
         spend_trusted,
         spend_reason,
+        start,
     )
 
 

@@ -34,6 +34,7 @@ class PeriodTables:
     customers: pd.DataFrame
     history: pd.DataFrame
     orders: pa.Table | ir.Table
+    earlier: pa.Table | pd.DataFrame | None = None  # orders before the window (stage 01), for the models
 
     def kpis(self) -> dict[str, float | int | None]:
         """Every KPI of :func:`analysis_utils.kpi.period_kpis`, discount and margin included."""
@@ -48,11 +49,15 @@ def load_period(params: RunParams, period: Period, published: Path | None) -> Pe
     if published is not None and all((published / f"{n}.parquet").is_file() for n in PUBLISHED):
         customers = pd.read_parquet(published / "customers.parquet")
         history = pd.read_parquet(published / "customer_history.parquet")
-        return PeriodTables(period, customers, history, pq.read_table(published / "orders.parquet"))
+        earlier_path = published / "earlier_orders.parquet"
+        earlier = pq.read_table(earlier_path) if earlier_path.is_file() else None
+        return PeriodTables(period, customers, history, pq.read_table(published / "orders.parquet"), earlier)
     prepared = prep.prepare(params, period)
     orders = ibis.memtable(prepared.orders)
     result = rfm_stage.run_rfm(orders, period.as_of, period.window_days, params.get("rfm"))
-    return PeriodTables(period, result.customers, prepared.history.to_pandas(), prepared.orders)
+    return PeriodTables(
+        period, result.customers, prepared.history.to_pandas(), prepared.orders, prepared.earlier
+    )
 
 
 # --- which periods are compared --------------------------------------------------------------------

@@ -7,6 +7,7 @@ collected and raised at once as one :class:`ConfigError`.
 
 from __future__ import annotations
 
+import codecs
 import copy
 import datetime as dt
 import difflib
@@ -42,7 +43,8 @@ SOURCE_COLUMNS = {  # optional extra sources: canonical columns, required and op
     "events": {"required": ("customer_id", "event_type", "event_date"), "optional": ()},
     "campaigns": {"required": ("customer_id", "campaign_id", "responded"), "optional": ("sent_date",)},
 }
-READ_OPTIONS = ("sep", "header", "names", "encoding", "skip_rows", "quote", "sheet")
+NUMBER_CHARACTERS = "0123456789+-eE"  # what a number is written with besides its separators
+READ_OPTIONS = ("sep", "header", "names", "encoding", "skip_rows", "quote", "sheet", "decimal", "thousands")
 CHOICES = {
     "data.format": ("auto", "csv", "parquet", "excel"),
     "prep.returns.policy": ("net", "drop"),
@@ -209,12 +211,13 @@ def load_params(
     layers = deep_merge(load_yaml(source), parse_overrides(overrides))
     problems = list(_unknown_keys(layers, defaults, ""))
     values = deep_merge(defaults, layers)
-    problems += _type_problems(values, defaults, "")
+    type_problems = _type_problems(values, defaults, "")
+    problems += type_problems
     problems += _drop_duplicates_problems(values)
     client_problem = paths.folder_name_problem(source.stem)
     if client_problem:  # the client's reports folder is named after the file
         problems.append(f"client file name {source.stem!r} (names the reports folder) {client_problem}")
-    if not problems:
+    if not type_problems:  # value checks compare and index typed values; unknown keys do not stop them
         problems += _value_problems(values)
     if problems:
         raise ConfigError(f"{source}: {_count(problems)}: " + "; ".join(problems))
@@ -326,6 +329,7 @@ def _value_problems(values: dict[str, Any]) -> list[str]:
     problems += _ranking_problems(params.get("ranking"))
     problems += _profiling_problems(params.get("profiling"), params.get("campaigns"), params.get("basket"))
     problems += _clv_problems(params.get("clv"))
+    problems += _exports_problems(params.get("exports.csv"))
     problems += [
         f"prep.exclude_customers must list quoted ids, got {item!r}"
         for item in params.get("prep.exclude_customers")
@@ -370,6 +374,21 @@ def _read_option_problems(options: Mapping[str, Any]) -> list[str]:
     skip = options.get("skip_rows", 0)
     if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
         problems.append(f"data.read_options.skip_rows must be a whole number of lines >= 0, got {skip!r}")
+    sep = options.get("sep", ",")
+    if not isinstance(sep, str) or len(sep) != 1:
+        problems.append(
+            f"data.read_options.sep must be one character such as ',', ';', '|' or a tab, got {sep!r};"
+            " columns aligned with spaces (pandas' '\\s+') cannot be read: export the file with one"
+            " separator character between columns"
+        )
+    marks = {key: options.get(key, default) for key, default in (("decimal", "."), ("thousands", ""))}
+    for key, mark in marks.items():
+        if not isinstance(mark, str) or len(mark) > 1 or (key == "decimal" and not mark):
+            problems.append(f"data.read_options.{key} must be one character such as ',' or '.', got {mark!r}")
+        elif mark and mark in NUMBER_CHARACTERS:
+            problems.append(f"data.read_options.{key} cannot be a digit, a sign or 'e', got {mark!r}")
+    if marks["decimal"] == marks["thousands"]:
+        problems.append("data.read_options.decimal and data.read_options.thousands must differ")
     return problems
 
 
@@ -661,6 +680,26 @@ def _clv_problems(settings: Mapping[str, Any]) -> list[str]:
         problems.append(f"clv.min_repeat_buyers must be at least 1, got {settings['min_repeat_buyers']}")
     if settings["top_customers"] < 1:
         problems.append(f"clv.top_customers must be at least 1, got {settings['top_customers']}")
+    return problems
+
+
+def _exports_problems(csv: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if len(csv["sep"]) != 1 or csv["sep"] in '\r\n"':
+        problems.append(
+            f"exports.csv.sep must be one character (not a quote or line break), got {csv['sep']!r}"
+        )
+    if csv["decimal"] not in (".", ","):
+        problems.append(f"exports.csv.decimal must be '.' or ',', got {csv['decimal']!r}")
+    elif csv["decimal"] == csv["sep"]:
+        problems.append(f"exports.csv.decimal and exports.csv.sep must differ, both are {csv['sep']!r}")
+    try:
+        codecs.lookup(csv["encoding"])
+        "a".encode(csv["encoding"])  # a text encoding, not a bytes-to-bytes codec such as base64
+    except LookupError:
+        problems.append(
+            f"exports.csv.encoding must be a text encoding such as utf-8-sig, got {csv['encoding']!r}"
+        )
     return problems
 
 

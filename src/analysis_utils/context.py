@@ -90,6 +90,7 @@ class RunContext:
             result = prep.prepare(self.params, self.period)
             self.write_artifact("data_quality", result.quality)
             self.write_artifact("customer_history", result.history)
+            self.write_artifact("earlier_orders", result.earlier)
             self.write_artifact("orders", result.orders)
         return self.engine.read_parquet(path)
 
@@ -115,6 +116,11 @@ class RunContext:
             )
         return pd.read_parquet(path)
 
+    def earlier_orders(self) -> ir.Table:
+        """Stage 01's orders before the window (customer_id, order_date, amount), for the models."""
+        self.orders()  # computes stage 01 first when the notebook runs stand-alone
+        return self.engine.read_parquet(self.artifact_path("earlier_orders"))
+
     def data_quality(self) -> pd.DataFrame:
         """Stage 01's data-quality table (what each cleaning rule removed, netted or flagged)."""
         self.orders()  # computes stage 01 first when the notebook runs stand-alone
@@ -127,7 +133,12 @@ class RunContext:
 
     def period_tables(self) -> comparison.PeriodTables:
         """This period's customers, history and orders, as the period comparison holds them."""
-        return comparison.PeriodTables(self.period, self.customers(), self.history(), self.orders())
+        earlier = (
+            pd.read_parquet(self.artifact_path("earlier_orders"))
+            if self.artifact_path("earlier_orders").is_file()
+            else None
+        )
+        return comparison.PeriodTables(self.period, self.customers(), self.history(), self.orders(), earlier)
 
     def value_matrix(self) -> pd.DataFrame:
         """Stage 04's quadrants; computed here first when the notebook runs stand-alone."""
@@ -145,7 +156,11 @@ class RunContext:
         if not path.is_file():
             period = self.period
             result = clv.future_value(
-                self.orders(), period.window_start, period.as_of, self.params.get("clv")
+                self.orders(),
+                period.window_start,
+                period.as_of,
+                self.params.get("clv"),
+                self.earlier_orders(),
             )
             self.write_model("clv_model", result)
         return joblib.load(path)

@@ -160,13 +160,18 @@ def caveats(cov: Coverage, currency: str) -> list[str]:
             f"period: the period's figures cover less than its full length."
         )
     look_back = cov.look_back_days
-    if look_back is not None and look_back < MIN_LOOK_BACK_DAYS and cov.new_customers:
+    if look_back == 0:
+        notes.append(
+            "The export holds no orders before the period, so every customer counts as new: it cannot "
+            "tell new customers from existing ones, and there is no earlier window to measure churn against."
+        )
+    elif look_back is not None and look_back < MIN_LOOK_BACK_DAYS and cov.new_customers:
+        share = cov.new_customers / max(cov.active_customers, 1)
         notes.append(
             f"The export holds only {look_back:,} days before the period starts, so many of the "
-            f"{cov.new_customers:,} customers counted as new "
-            f"({cov.new_customers / max(cov.active_customers, 1):.0%} "
-            "of the customers) may be existing customers whose earlier orders are not in the export; the "
-            "churn rate, which needs the window before the period, rests on that short look-back too."
+            f"{cov.new_customers:,} customers counted as new ({share:.0%} of the customers) may be existing "
+            "customers whose earlier orders are not in the export; the churn rate, which needs the window "
+            "before the period, rests on that short look-back too."
         )
     if cov.lines_without_customer:
         notes.append(

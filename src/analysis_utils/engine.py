@@ -74,7 +74,14 @@ def connect(engine: dict[str, Any], keep_row_order: bool = True) -> ibis.BaseBac
         config["memory_limit"] = engine["memory_limit"]
     if engine.get("temp_directory"):
         folder = paths.resolve(engine["temp_directory"])
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # a file in its place or on its path, no permission, read-only disk
+            cause = "a file is in the way" if isinstance(err, FileExistsError | NotADirectoryError) else None
+            raise ConfigError(
+                f"engine.temp_directory {folder}: cannot create the folder"
+                f" ({cause or err.strerror or type(err).__name__})"
+            ) from None
         config["temp_directory"] = str(folder)
     return ibis.duckdb.connect(**config)
 
@@ -194,5 +201,43 @@ def engine_errors(context: str) -> Iterator[None]:
     except Exception as err:  # the engines raise many exception types; all mean bad input here
         if type(err).__module__.split(".")[0] not in {"duckdb", "_duckdb", "ibis", "pyarrow", "pyspark"}:
             raise
-        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise DataError(f"{context}: {first_line}") from None
+        raise DataError(f"{context}: {engine_message(str(err)) or type(err).__name__}") from None
+
+
+ENGINE_ADVICE = ("Original Line:", "Possible Solution", "Potential Fix", "* ", "LINE ", "^")
+"""Lines of an engine message that are advice in the engine's own terms or a copy of the query."""
+SCHEMA_FILES = ("Main file schema", "Current file")  # DuckDB's names of two files that disagree
+
+
+def engine_message(text: str) -> str:
+    """An engine's error message as one line that keeps its cause.
+
+    DuckDB puts the problem on the first line (``CSV Error on Line: 101``) and the cause on the
+    following ones (``... This file is not utf-8 encoded``; for a folder, the file and the column
+    that disagree); they are kept, with the file the reader names. The reader's option listing,
+    its advice in its own syntax and the copy of the query are left out. A file that is not
+    UTF-8 gets the parameter that fixes it; files with different columns say which file and column.
+    """
+    lines = text.strip().splitlines()
+    head, causes, named_file = (lines[0].strip() if lines else ""), [], None
+    for line in lines[1:]:
+        stripped = line.strip()
+        key, equals, value = stripped.partition(" = ")
+        if line.startswith("  ") and equals:  # the reader's options: only the file is of use
+            named_file = value if key == "file" else named_file
+        elif stripped and not stripped.startswith(ENGINE_ADVICE):
+            causes.append(stripped)
+    facts = dict(cause.partition(": ")[::2] for cause in causes if ": " in cause)
+    if head.endswith("Schema mismatch between globbed files.") and "Current file" in facts:
+        others = [cause for cause in causes if cause.partition(": ")[0] not in SCHEMA_FILES]
+        first = facts.get("Main file schema", "the first file")
+        return (
+            f"{facts['Current file']} does not have the columns of {first}"
+            f" ({'; '.join(others) or 'different columns'}): every file read together needs the same columns"
+        )
+    message = f"{head}: {' '.join(causes)}" if causes else head
+    if named_file and named_file not in message:
+        message += f" (file {named_file})"
+    if "not utf-8 encoded" in message.lower():
+        message += "; set read_options.encoding to the file's encoding (e.g. latin-1 or utf-16)"
+    return message

@@ -31,3 +31,17 @@ class StageError(CrmError):
     """A stage notebook failed while running; names the notebook, the cell and where it was kept."""
 
     exit_code = 1
+
+
+class WriteError(CrmError):
+    """A file could not be written: full disk, no permission, read-only file system."""
+
+    exit_code = 1
+
+
+def write_error(err: OSError, path: object) -> WriteError:
+    """The one line for a failed write: the cause, its number and the file (``path`` when the
+    system names none, as when the disk fills up while a file is flushed)."""
+    cause = err.strerror or type(err).__name__
+    number = f" (errno {err.errno})" if err.errno else ""
+    return WriteError(f"{cause}{number} writing {err.filename or path}")

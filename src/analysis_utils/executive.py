@@ -240,6 +240,8 @@ def card_notes(
     notes = {}
     if previous_name and not same_churn_rule:
         notes["revenue_at_risk"] = f"not compared with {previous_name}, whose risk rests on another rule"
+    if current.kpis["previous_customers"] == 0:  # a window, but nobody bought in the one before
+        return notes | {"churn_rate": "the export holds no customer who bought in the window before"}
     if current.kpis["churn_rate"] is None:
         return notes
     covered = previous_window_coverage(current.tables.history, current.tables.period)

@@ -169,21 +169,35 @@ def read_raw(
             return read_parquet(con, inputs.files)
         if len(inputs.files) > 1:
             raise DataError(f"{first.parent}: Excel input must be one file ({section}.path)")
-        return ibis.memtable(_read_excel(first, data["read_options"]))
+        return ibis.memtable(_read_excel(first, data["read_options"], _number_sources(data)))
 
 
-def _read_excel(path: Path, options: dict[str, Any]) -> pd.DataFrame:
+def _number_sources(data: dict[str, Any]) -> list[str]:
+    """The client's names of the columns read as numbers (amounts, quantities, prices, money)."""
+    columns = data.get("columns", {})
+    return [columns[name] for name in (*NUMBER_COLUMNS, *MONEY_COLUMNS) if name in columns]
+
+
+def _read_excel(path: Path, options: dict[str, Any], numbers: list[str] | None = None) -> pd.DataFrame:
+    """Every cell as text. With ``read_options.decimal`` other than ``.``, the cells of the number
+    columns (``numbers``) that Excel stores as numbers are written with that decimal mark, as the
+    text cells beside them are, so that :func:`as_number` reads both alike."""
     header = 0 if options.get("header", True) else None
+    decimal = options.get("decimal", ".")
     try:
-        frame = pd.read_excel(
-            path,
+        read = dict(
             sheet_name=options.get("sheet", 0),
-            dtype=str,
             header=header,
             names=options.get("names"),
             skiprows=options.get("skip_rows"),
             engine="openpyxl",
         )
+        frame = pd.read_excel(path, dtype=str, **read)
+        if decimal != ".":
+            cells = pd.read_excel(path, dtype=object, **read)
+            for name in (n for n in numbers or [] if n in frame.columns):
+                stored = cells[name].map(lambda v: isinstance(v, int | float) and not isinstance(v, bool))
+                frame.loc[stored, name] = frame.loc[stored, name].str.replace(".", decimal, regex=False)
     except zipfile.BadZipFile:  # an .xlsx is a zip archive: this file is something else
         raise DataError(
             f"{path}: not an Excel workbook (a CSV file? rename it .csv or set data.format: csv)"
@@ -229,14 +243,16 @@ def canonical_lines(raw: ir.Table, data: dict[str, Any], backend: ibis.BaseBacke
     if "order_id" not in fields:
         fields["order_id"] = ibis.null(dt.string)
     fields["order_date"] = as_timestamp(raw[columns["order_date"]], data["date_format"], backend)
+    options = data["read_options"]
+    marks = {"decimal": options.get("decimal", "."), "thousands": options.get("thousands", "")}
     for name in NUMBER_COLUMNS:
         if name in columns:
-            fields[name] = as_number(raw[columns[name]])
+            fields[name] = as_number(raw[columns[name]], **marks)
     if "amount" not in fields:
         fields["amount"] = finite_or_null(fields["quantity"] * fields["unit_price"])
     for name in MONEY_COLUMNS:
         if name in columns:
-            fields[name] = as_number(raw[columns[name]])
+            fields[name] = as_number(raw[columns[name]], **marks)
     if "discount" in columns:  # exports leave the discount empty on undiscounted lines
         fields["discount"] = ibis.ifelse(_is_blank(raw[columns["discount"]]), 0.0, fields["discount"])
     return raw.select(**fields)
@@ -277,13 +293,24 @@ def as_timestamp(column: ir.Value, date_format: str, backend: ibis.BaseBackend) 
     return parse_timestamp(_strip(column.cast("string")), date_format, backend)
 
 
-def as_number(column: ir.Value) -> ir.FloatingValue:
+def as_number(column: ir.Value, decimal: str = ".", thousands: str = "") -> ir.FloatingValue:
     """Numbers as float64; text that is not a number becomes NULL, and so do NaN, infinity and
-    magnitudes of :data:`MAX_MONEY` or more (no real line amount; sums could not be exact)."""
+    magnitudes of :data:`MAX_MONEY` or more (no real line amount; sums could not be exact).
+
+    Text is read with the export's separators (``read_options.decimal`` and ``.thousands``, as
+    pandas names them): ``1.234,56`` with decimal ``,`` and thousands ``.``; ``12,5`` with
+    decimal ``,``. The thousands mark is removed and the decimal mark becomes ``.`` in the engine,
+    value by value; a text that still is no number (``1.234,56`` without thousands ``.``) is NULL.
+    """
     if column.type().is_numeric():
         number = column.cast("float64")
     else:
-        number = _strip(column.cast("string")).try_cast("float64")
+        text = _strip(column.cast("string"))
+        if thousands:
+            text = text.replace(thousands, "")
+        if decimal != ".":
+            text = text.replace(decimal, ".")
+        number = text.try_cast("float64")
     return finite_or_null(number)
 
 

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from analysis_utils import paths
+from analysis_utils.errors import write_error
 from analysis_utils.io import file_sha256, input_files
 
 if TYPE_CHECKING:
@@ -74,7 +75,10 @@ def write(run_dir: Path, job: Job, timings: dict[str, float], total_seconds: flo
     """Build the manifest and save it as ``manifest.json`` in the run folder."""
     path = run_dir / FILE_NAME
     content = build(run_dir, job, timings, total_seconds)
-    path.write_text(json.dumps(content, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    try:
+        path.write_text(json.dumps(content, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    except OSError as err:  # full disk: the system does not name the file
+        raise write_error(err, path) from None
     return path
 
 

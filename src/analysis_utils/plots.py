@@ -552,7 +552,7 @@ def holdout_check(
     right.axvline(split, color="grey", linestyle=":", label="split date")
     right.yaxis.set_major_formatter(FuncFormatter(_thousands))
     right.set(
-        xlabel=f"{time_unit} since the start of the period",
+        xlabel=f"{time_unit} since the first purchase the model sees",
         ylabel="cumulative repeat purchases",
         title="Repeat purchases over time",
     )

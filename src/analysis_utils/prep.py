@@ -59,6 +59,9 @@ ORDER_RULES = {
 }
 
 
+EARLIER_COLUMNS = ("customer_id", "order_date", "amount")
+
+
 @dataclass(frozen=True)
 class PrepResult:
     """What stage 01 hands on: the period's orders, what each rule did, and customer history.
@@ -67,12 +70,16 @@ class PrepResult:
     ``first_order_date`` (their earliest order) and ``previous_window_orders`` (orders in the
     window of equal length just before this period's; NULL when the period has no window).
     ``inputs`` are the files read, when stage 01 read them itself (:func:`prepare`).
+    ``earlier`` holds the orders dropped for being dated before the window (customer_id,
+    order_date, amount; positive orders only), so that stage 05's models can see each customer's
+    whole history in the export (left truncation); empty without a window.
     """
 
     orders: pa.Table
     quality: pd.DataFrame
     history: pa.Table
     inputs: InputFiles | None = None  # the files read (set by :func:`prepare`)
+    earlier: pa.Table | None = None  # orders before the window (EARLIER_COLUMNS), for the models' history
 
 
 def prepare_orders(
@@ -123,13 +130,15 @@ def prepare_orders(
         orders = build_orders(purchases.union(returns))
         orders = cached.enter_context(_with_order_rule(orders, prep, period).cache())
         history = customer_history(orders, period).order_by("customer_id").to_pyarrow()
+        before = orders.filter((orders.rule == "before_window") & (orders.amount > 0))
+        earlier = before.select(*EARLIER_COLUMNS).order_by(["customer_id", "order_date"]).to_pyarrow()
         orders, order_counts = _apply_order_rules(orders, prep)
         table = orders.order_by(["customer_id", "order_id"]).to_pyarrow()
     if table.num_rows == 0:
         removed = _what_removed(line_counts, return_counts, order_counts, line_rules)
         raise DataError(f"{source}: no orders left in period {period.name!r} after cleaning: {removed}")
     quality = quality_table(line_counts, return_counts, order_counts, table, line_rules)
-    return PrepResult(orders=table, quality=quality, history=history)
+    return PrepResult(orders=table, quality=quality, history=history, earlier=earlier)
 
 
 def duplicates_are_dropped(lines: ir.Table, setting: bool | str) -> bool:

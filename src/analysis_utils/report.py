@@ -300,10 +300,30 @@ def write_run_index(run_dir: Path) -> Path:
         f" generated {html.escape(manifest['created_at'])}</p>"
         f"<table>{rows}</table><h2>Reports</h2><table>{reports}</table>"
         f"<h2>Data</h2><table>{artifacts}</table>"
+        f"{_exports_section(run_dir)}"
         f"<p><a href='manifest.json'>manifest.json</a> (parameters, input hash, versions, timings) &middot; "
         f"<a href='params.yaml'>params.yaml</a></p>"
     )
     return _write_page(run_dir / "index.html", f"{manifest['client']} {period['name']}", body)
+
+
+def _exports_section(run_dir: Path) -> str:
+    """The run's customer lists (exports/, raw ids): linked from this analyst index, never a client page."""
+    folder = run_dir / "exports"
+    if not folder.is_dir():
+        return ""
+    files = sorted(folder.glob("*.csv"), key=lambda p: (p.name != "customers.csv", p.name))
+    links = "".join(
+        f"<li><a href='exports/{html.escape(p.name)}'>{html.escape(p.name)}</a></li>"
+        for p in [folder / "customers.xlsx", *files, folder / "README.txt"]
+        if p.is_file()
+    )
+    return (
+        "<h2>Customer lists (confidential: raw ids)</h2>"
+        "<p><strong>Warning:</strong> these files hold the client's raw customer ids and the key from"
+        " report pseudonyms to ids. Hand them only to the client's CRM team, never with the client"
+        f" report.</p><ul>{links}</ul>"
+    )
 
 
 def published_runs(client_dir: Path) -> list[Path]:

@@ -264,7 +264,8 @@ def holdout_scores(future: clv.FutureValue, time_unit: str) -> tuple[pd.DataFram
     nothing in the holdout (1) or bought again (0).
 
     The calibration fit (``future.holdout.fit``) scores the calibration customers with the holdout
-    length as horizon.
+    length as horizon; only those who bought in the window before the split are kept (those the
+    rule scores at the period's end: the model may also see customers who bought only earlier).
     """
     check = future.holdout
     calibration = check.customers
@@ -272,7 +273,13 @@ def holdout_scores(future: clv.FutureValue, time_unit: str) -> tuple[pd.DataFram
     table = model_scores(check.fit.params, calibration, check.holdout_length).assign(
         overdue_ratio=overdue_ratio(calibration, unit_days)
     )
-    return risk_scores(table), (calibration["actual"].to_numpy() == 0).astype(int)
+    scores, lapsed = risk_scores(table), (calibration["actual"].to_numpy() == 0).astype(int)
+    if future.window_start is None:
+        return scores, lapsed
+    # only customers who bought in the window before the split: those the rule will score at the end
+    days_in_window = (check.calibration_end - future.window_start).days
+    in_window = ((calibration["T"] - calibration["t_x"]) * unit_days <= days_in_window).to_numpy()
+    return scores[in_window].reset_index(drop=True), lapsed[in_window]
 
 
 def holdout_auc(scores: pd.DataFrame, lapsed: np.ndarray) -> dict[str, float]:
@@ -511,13 +518,15 @@ def evidence_sentence(rule: ChurnRule) -> str:
 
 
 def assess(
-    orders: Any, customers: pd.DataFrame, period: Period, params: RunParams
+    orders: Any, customers: pd.DataFrame, period: Period, params: RunParams, earlier: Any = None
 ) -> tuple[ChurnRule, pd.DataFrame, clv.FutureValue]:
     """Stage 05's model, the churn rule it supports and the ``churn_risk.parquet`` table of one
-    period, from its orders (Ibis, Arrow or pandas table) and its stage 02 customers."""
+    period, from its orders (Ibis, Arrow or pandas table), its stage 02 customers and the orders
+    before its window (``earlier``, Arrow or pandas: the model's earlier history; None: none)."""
     clv_settings, settings = params.get("clv"), params.get("churn_risk")
     table = orders if isinstance(orders, ir.Table) else ibis.memtable(orders)
-    future = clv.future_value(table, period.window_start, period.as_of, clv_settings)
+    history = None if earlier is None else ibis.memtable(earlier)
+    future = clv.future_value(table, period.window_start, period.as_of, clv_settings, history)
     rule = decide(future, settings, clv_settings)
     scored = score_customers(rfm.scored_only(customers), future, rule, settings, clv_settings["time_unit"])
     return rule, scored, future

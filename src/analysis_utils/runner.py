@@ -9,7 +9,9 @@ do so itself: the next run of the client moves its staging folder there (:func:`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import multiprocessing
 import os
 import shutil
@@ -17,7 +19,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +28,9 @@ import papermill as pm
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
 
-from analysis_utils import manifest, paths, privacy, report
+from analysis_utils import exports, manifest, paths, privacy, report
 from analysis_utils.config import RunParams, dump_params, load_params
-from analysis_utils.errors import ConfigError, CrmError, StageError
+from analysis_utils.errors import ConfigError, CrmError, StageError, write_error
 
 STAGE_NOTEBOOKS = (
     "01_data_prep.ipynb",
@@ -45,6 +47,7 @@ KERNEL_PORT_CLASH = "Address already in use"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 PARTIAL_MARK = ".partial-"  # staging folders: .<period>.partial-<id>
 PID_FILE = ".pid"  # in a staging folder: the id of the process building it
+LOCK_FILE = ".lock"  # in a client folder: held while a run is published or the client index written
 STAGING_GRACE_SECONDS = 600.0  # a staging folder without pid file younger than this may be starting
 
 
@@ -188,8 +191,48 @@ def run_jobs(jobs: Sequence[Job], n_jobs: int = 1) -> list[Outcome]:
             outcomes = list(pool.map(run_job, jobs))
     outcomes += [run_job(job) for job in _comparisons(jobs, outcomes)]
     for client_dir in sorted({Path(job.out_dir) / job.client for job in jobs}):
-        report.write_client_index(client_dir)
+        started = time.perf_counter()
+        error = write_index(client_dir)
+        if error:  # a failed index is a failed outcome: the summary and an error line say so
+            seconds = time.perf_counter() - started
+            outcomes.append(Outcome(f"{client_dir.name}/index", "failed", seconds, str(client_dir), error))
     return outcomes
+
+
+@contextlib.contextmanager
+def client_lock(client_dir: Path) -> Iterator[None]:
+    """Hold the client folder's :data:`LOCK_FILE` (an exclusive ``flock``) for the ``with`` block.
+
+    Two runs of one client (two terminals, two schedulers) publish into the same folder: moving
+    a period's folder into place, tidying and writing the client index happen under this lock, one
+    process at a time, so none of them sees a folder another is moving. The lock is released when
+    the process ends, however it ends.
+    """
+    client_dir.mkdir(parents=True, exist_ok=True)
+    with open(client_dir / LOCK_FILE, "a", encoding="ascii") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_index(client_dir: Path) -> str | None:
+    """Rebuild the client index under the client lock; None, or the one-line error of a failed write.
+
+    The page is written beside its target and moved over it, so a failed write (full disk, no
+    permission) leaves the earlier index in place; the half-written file is removed.
+    """
+    target = client_dir / "index.html"
+    try:
+        with client_lock(client_dir):
+            try:
+                report.write_client_index(client_dir)
+            finally:
+                client_dir.joinpath(f".{target.name}.partial").unlink(missing_ok=True)
+    except OSError as err:
+        return f"{client_dir.name}: {write_error(err, target)}; the earlier index is kept"
+    return None
 
 
 def _comparisons(jobs: Sequence[Job], outcomes: Sequence[Outcome]) -> list[Job]:
@@ -229,16 +272,22 @@ def run_job(job: Job) -> Outcome:
             timings[notebook] = _execute(job, notebook, staging)
             _progress(job, f"{notebook} ok ({timings[notebook]:.1f} s)")
         render_started = time.perf_counter()
-        report.render_run(staging)
+        _render(staging)
         timings["render"] = round(time.perf_counter() - render_started, 3)
+        if job.period != COMPARISON:  # customer lists for the CRM team (raw ids: analyst index only)
+            exports.write_exports(staging, job.period)
         (staging / PID_FILE).unlink(missing_ok=True)  # not part of the run (tidying spares a young folder)
         manifest.write(staging, job, timings, total_seconds=time.perf_counter() - started)
         report.write_run_index(staging)
         final = client_dir / job.period
         _publish(staging, final)
     except Exception as err:  # any failure: keep the partial run, report one line
-        kept = _keep_failed(staging, client_dir, job.period)
-        message = f"{job.label}: {_describe_failure(err)}; partial run kept in {kept}"
+        try:
+            kept = _keep_failed(staging, client_dir, job.period)
+            where = f"partial run kept in {kept}"
+        except OSError as fault:  # the disk that failed the run may refuse the move too
+            kept, where = staging, f"partial run left in {staging} ({fault.strerror or type(fault).__name__})"
+        message = f"{job.label}: {_describe_failure(err, staging)}; {where}"
         _progress(job, "FAILED")
         return Outcome(job.label, "failed", time.perf_counter() - started, str(kept), message, timings)
     seconds = time.perf_counter() - started
@@ -265,9 +314,14 @@ def tidy_dead_runs(client_dir: Path, grace_seconds: float = STAGING_GRACE_SECOND
     Retired reports ``.<period>.old-*`` (an interrupted publish) are deleted once the period's new
     report is in place.
     """
-    moved = []
     if not client_dir.is_dir():
-        return moved
+        return []
+    with client_lock(client_dir):  # not while another run of the client publishes
+        return _tidy(client_dir, grace_seconds)
+
+
+def _tidy(client_dir: Path, grace_seconds: float) -> list[Path]:
+    moved = []
     for folder in sorted(client_dir.glob(f".*{PARTIAL_MARK}*")):
         if folder.is_dir() and not _alive(folder, grace_seconds):
             period = folder.name[1:].rsplit(PARTIAL_MARK, 1)[0]
@@ -304,7 +358,10 @@ def _alive(staging: Path, grace_seconds: float) -> bool:
 
 def _write_resolved_params(job: Job, staging: Path) -> None:
     params = load_params(job.client_file, job.overrides)
-    (staging / "params.yaml").write_text(dump_params(params), encoding="utf-8")
+    try:
+        (staging / "params.yaml").write_text(dump_params(params), encoding="utf-8")
+    except OSError as err:  # full disk: the system does not name the file
+        raise write_error(err, staging / "params.yaml") from None
 
 
 def _execute(job: Job, notebook: str, staging: Path) -> float:
@@ -341,22 +398,37 @@ def _execute(job: Job, notebook: str, staging: Path) -> float:
     return round(time.perf_counter() - started, 3)
 
 
-def _describe_failure(err: Exception) -> str:
-    """One line: the project's own message, or the exception type and its first words."""
+def _describe_failure(err: Exception, staging: Path) -> str:
+    """One line: the project's own message, a file-system fault with its cause and file (the run's
+    staging folder when the system names none), or the exception type and its first words."""
     if isinstance(err, CrmError):
         return str(err)
+    if isinstance(err, OSError):
+        return str(write_error(err, staging))
     return f"{type(err).__name__}: {' '.join(str(err).split())}"
 
 
+def _render(staging: Path) -> None:
+    """The HTML pages of a run; a write fault names the page it hit (the system names none when
+    the disk fills: the page being written is then the newest one, created and not completed)."""
+    try:
+        report.render_run(staging)
+    except OSError as err:
+        pages = [] if err.filename else sorted(staging.glob("*.html"), key=lambda p: p.stat().st_mtime_ns)
+        raise write_error(err, pages[-1] if pages else staging) from None
+
+
 def _publish(staging: Path, final: Path) -> None:
-    """Move the finished run into place; an earlier report is replaced only after success."""
-    if final.exists():
-        retired = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(final, retired)
-        os.replace(staging, final)
-        shutil.rmtree(retired)
-    else:
-        os.replace(staging, final)
+    """Move the finished run into place, under the client lock (:func:`client_lock`); an earlier
+    report is replaced only after success."""
+    with client_lock(final.parent):
+        if final.exists():
+            retired = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(final, retired)
+            os.replace(staging, final)
+            shutil.rmtree(retired, ignore_errors=True)  # tidy_dead_runs removes what is left
+        else:
+            os.replace(staging, final)
 
 
 def _keep_failed(staging: Path, client_dir: Path, period: str) -> Path:

@@ -1,0 +1,631 @@
+"""Customer lists a CRM or e-mail team can load: ``exports/`` inside a finished period run folder.
+
+What the folder holds (methodology, section "Customer lists for the CRM team"):
+
+- ``customers.csv``: one row per customer of the period with the client's own id and everything a
+  campaign needs (:data:`COLUMNS`);
+- one CSV per audience (:func:`audiences`): each segment, the customers whose segment moved down
+  since the previous period, the high-risk customers of the valuable segments, each tier;
+- ``customers.xlsx``: one workbook with a sheet per list and summary sheets (lists, segments,
+  tiers), written byte-reproducibly (:func:`workbook_bytes`);
+- ``pseudonym_key.csv``: the pseudonym the client pages show -> the customer id;
+- ``README.txt``: the folder holds raw ids and is confidential.
+
+Everything but :func:`write_exports` is a pure function of tables and parameters.
+
+The CSV files follow ``exports.csv`` (separator, decimal mark, encoding; UTF-8 with a byte order
+mark by default, which Excel needs to read accents correctly).
+
+Segment change: segments are ranked best first in the order in which the segments file
+(``rfm.segments_file``) first names them, with "No net spend" (and any segment the file does not
+name) last. A customer whose segment ranks better than in the previous period moved ``up``, worse
+``down``, equally ``same``; a customer absent from the previous period's customers is ``new``.
+The previous period is the client report's; its segments come from its published run, else from
+the data as the client report computes them. Each period keeps its own RFM score boundaries (as
+its report showed it); the comparison report's migration matrix scores both on one frozen scale.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from analysis_utils import comparison, privacy, rfm, segments
+from analysis_utils.config import RunParams
+from analysis_utils.errors import DataError
+
+FOLDER = "exports"
+WORKBOOK = "customers.xlsx"
+CUSTOMERS_CSV = "customers.csv"
+KEY_CSV = "pseudonym_key.csv"
+README = "README.txt"
+CHANGES = ("up", "down", "same", "new")
+CORE_PROPERTIES = "docProps/core.xml"  # the workbook's author and created and modified times
+EXCEL_MAX_ROWS = 1_048_576  # rows of an Excel sheet, header included: a longer list is in its CSV only
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # earliest time a zip entry can carry: no clock in the workbook
+DEFAULT_CSV = {"sep": ",", "decimal": ".", "encoding": "utf-8-sig"}
+
+# Number formats of the workbook.
+INTEGER, DECIMAL, MONEY, PROBABILITY, DATE, TEXT = "0", "0.00", "#,##0.00", "0.000", "yyyy-mm-dd", "@"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the customer table: its source name, its header, its Excel number format."""
+
+    name: str
+    header: str
+    number_format: str = "General"
+    digits: int | None = None  # decimals kept in the CSV and the workbook (None: not rounded)
+
+
+COLUMNS = (
+    Column("customer_id", "Customer id", TEXT),
+    Column("pseudonym", "Pseudonym (client reports)", TEXT),
+    Column("segment", "Segment"),
+    Column("previous_segment", "Segment in previous period"),
+    Column("segment_change", "Segment change"),
+    Column("r_score", "R score", INTEGER),
+    Column("f_score", "F score", INTEGER),
+    Column("m_score", "M score", INTEGER),
+    Column("cell", "RFM cell", TEXT),
+    Column("value_type", "Value type"),
+    Column("cluster_name", "Cluster"),
+    Column("quadrant", "Value-matrix quadrant"),
+    Column("tier", "Tier"),
+    Column("points_total", "Points", DECIMAL, 2),
+    Column("rank", "Rank", INTEGER),
+    Column("churn_risk", "Churn risk"),
+    Column("p_alive", "P(alive)", PROBABILITY, 4),
+    Column("expected_purchases", "Expected purchases (CLV horizon)", DECIMAL, 2),
+    Column("clv", "CLV", MONEY, 2),
+    Column("frequency", "Orders in period", INTEGER),
+    Column("monetary", "Net spend in period", MONEY, 2),
+    Column("last_order_date", "Last order date", DATE),
+    Column("loyalty_level", "Loyalty level"),
+    Column("offer", "Recommended offer"),
+    Column("campaign", "Recommended action"),
+)
+HEADERS = {column.name: column.header for column in COLUMNS}
+INTEGER_COLUMNS = ("r_score", "f_score", "m_score", "rank", "frequency")
+
+# Artifacts of the run read for the customer table: file -> columns taken (besides customer_id).
+SOURCES = {
+    "clusters.parquet": ("cluster_name",),
+    "value_matrix.parquet": ("quadrant",),
+    "customer_360.parquet": ("tier", "points_total", "rank"),
+    "churn_risk.parquet": ("churn_risk",),
+}
+CUSTOMER_COLUMNS = (
+    "customer_id", "segment", "r_score", "f_score", "m_score", "cell", "value_type", "p_alive",
+    "expected_purchases", "clv", "frequency", "monetary", "last_order_date",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Audience:
+    """One customer list: its name (sheet), its file, what it holds, and its customers."""
+
+    name: str
+    file: str
+    description: str
+    customers: pd.DataFrame
+
+
+# --------------------------------------------------------------------------- pure functions
+
+
+def segment_order(segment_map: segments.SegmentMap) -> list[str]:
+    """Segments best first: the order in which the segments file first names them, then "No net spend"."""
+    return [*dict.fromkeys(segment_map.segments), rfm.NONPOSITIVE_SEGMENT]
+
+
+def segment_change(current: pd.Series, previous: pd.Series, order: Sequence[str]) -> pd.Series:
+    """``up``, ``down``, ``same`` or ``new`` (no previous segment) per customer, by ``order`` (best first).
+
+    A segment missing from ``order`` ranks after every listed one.
+    """
+    rank = {name: place for place, name in enumerate(order)}
+    known = previous.notna().to_numpy()
+    now = np.array([rank.get(name, len(order)) for name in current], dtype="int64")
+    before = np.array(
+        [rank.get(name, len(order)) if seen else 0 for name, seen in zip(previous, known, strict=True)],
+        dtype="int64",
+    )
+    change = np.where(now < before, "up", np.where(now > before, "down", "same"))
+    return pd.Series(np.where(known, change, "new"), index=current.index, dtype="object")
+
+
+def customer_table(
+    customers: pd.DataFrame,
+    extra: Mapping[str, pd.DataFrame],
+    playbook: pd.DataFrame,
+    salt: str,
+    order: Sequence[str],
+    previous: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per customer of ``customers`` (customers.parquet), with the columns of :data:`COLUMNS`.
+
+    ``extra``: file name of :data:`SOURCES` -> that artifact (a missing one leaves its columns
+    empty). ``playbook``: segments.Playbook.table() (loyalty_level, offer, campaign by segment).
+    ``previous``: the previous period's customers (customer_id, segment), or None when there is
+    none (then the previous segment and the change are empty). Rows sorted by segment (``order``),
+    then customer id; numbers rounded as :data:`COLUMNS` says.
+    """
+    table = customers[[c for c in CUSTOMER_COLUMNS if c in customers.columns]].copy()
+    for column in CUSTOMER_COLUMNS:
+        if column not in table.columns:
+            table[column] = pd.NA
+    table["customer_id"] = table["customer_id"].astype("string")
+    for file, columns in SOURCES.items():
+        source = extra.get(file)
+        if source is None:
+            for column in columns:
+                table[column] = pd.NA
+            continue
+        part = source[["customer_id", *columns]].copy()
+        part["customer_id"] = part["customer_id"].astype("string")
+        table = table.merge(part, on="customer_id", how="left", validate="one_to_one")
+    table["pseudonym"] = privacy.pseudonymise(table["customer_id"], salt)
+    if previous is not None:
+        before = previous[["customer_id", "segment"]].astype({"customer_id": "string"})
+        table = table.merge(
+            before.rename(columns={"segment": "previous_segment"}), on="customer_id", how="left",
+            validate="one_to_one",
+        )  # fmt: skip
+        table["segment_change"] = segment_change(table["segment"], table["previous_segment"], order)
+    else:
+        table["previous_segment"] = pd.NA
+        table["segment_change"] = pd.NA
+    actions = playbook.reindex(columns=list(segments.PLAYBOOK_FIELDS))
+    table = table.merge(actions, left_on="segment", right_index=True, how="left")
+    for name in ("tier", "segment", "cluster_name", "quadrant", "value_type", "churn_risk", "cell"):
+        table[name] = table[name].astype("string")
+    for name in INTEGER_COLUMNS:
+        table[name] = pd.to_numeric(table[name]).round().astype("Int64")
+    for column in COLUMNS:
+        if column.digits is not None:
+            table[column.name] = pd.to_numeric(table[column.name]).astype("float64").round(column.digits)
+    table["last_order_date"] = pd.to_datetime(table["last_order_date"]).dt.normalize()
+    rank = {name: place for place, name in enumerate(order)}
+    table["_order"] = table["segment"].map(lambda name: rank.get(name, len(order)))
+    table = table.sort_values(["_order", "customer_id"], kind="stable", ignore_index=True)
+    return table[[column.name for column in COLUMNS]]
+
+
+def audiences(
+    table: pd.DataFrame,
+    order: Sequence[str],
+    tiers: Sequence[str],
+    valuable_segments: Sequence[str],
+    previous_name: str | None,
+) -> list[Audience]:
+    """The lists of the folder, in workbook order: every customer, each segment of ``order`` (those
+    of the segments file always, "No net spend" when it has customers), moved down, high risk in
+    valuable segments, each tier of ``tiers`` (best first). Each keeps the table's columns and order."""
+    since = f"since period {previous_name}" if previous_name else "(empty: no previous period)"
+    lists = [Audience("Customers", CUSTOMERS_CSV, "Every customer of the period", table)]
+    for name in order:
+        members = table[_is(table["segment"], name)]
+        if name == rfm.NONPOSITIVE_SEGMENT and members.empty:
+            continue
+        lists.append(Audience(name, f"segment_{slug(name)}.csv", f"Segment {name}", members))
+    lists.append(
+        Audience(
+            "Moved down",
+            "moved_down.csv",
+            f"Customers whose segment moved down {since}",
+            table[_is(table["segment_change"], "down")],
+        )
+    )
+    valuable = ", ".join(valuable_segments)
+    lists.append(
+        Audience(
+            "High risk valuable",
+            "high_risk_valuable.csv",
+            f"High churn risk in the valuable segments ({valuable})",
+            table[
+                table["segment"].isin(list(valuable_segments)).fillna(False).astype(bool)
+                & _is(table["churn_risk"], "high")
+            ],
+        )
+    )
+    for tier in tiers:
+        lists.append(
+            Audience(
+                f"Tier {tier}", f"tier_{slug(tier)}.csv", f"Tier {tier}", table[_is(table["tier"], tier)]
+            )
+        )
+    return _unique(lists)
+
+
+def segment_summary(table: pd.DataFrame, order: Sequence[str], playbook: pd.DataFrame) -> pd.DataFrame:
+    """Per segment (``order``; empty ones included): customers, share, high risk, CLV, and the actions."""
+    grouped = table.groupby("segment", observed=True)
+    present = [name for name in order if name != rfm.NONPOSITIVE_SEGMENT or name in grouped.groups]
+    summary = pd.DataFrame(
+        {
+            "Customers": grouped.size(),
+            "High churn risk": grouped["churn_risk"].apply(lambda s: int((s == "high").sum())),
+            "Total CLV": grouped["clv"].sum(min_count=1),
+        }
+    ).reindex(present)
+    summary["Customers"] = summary["Customers"].fillna(0).astype("int64")
+    summary["High churn risk"] = summary["High churn risk"].fillna(0).astype("int64")
+    summary.insert(1, "Share of customers", (summary["Customers"] / max(len(table), 1)).round(4))
+    summary["Total CLV"] = summary["Total CLV"].astype("float64").round(2)
+    actions = playbook.reindex(index=present, columns=list(segments.PLAYBOOK_FIELDS))
+    summary = summary.join(actions.rename(columns={f: HEADERS[f] for f in segments.PLAYBOOK_FIELDS}))
+    return summary.rename_axis("Segment").reset_index()
+
+
+def tier_summary(table: pd.DataFrame, tiers: Sequence[str]) -> pd.DataFrame:
+    """Per tier (best first): customers, share, fewest and most points, total CLV."""
+    grouped = table.groupby("tier", observed=True)
+    summary = pd.DataFrame(
+        {
+            "Customers": grouped.size(),
+            "Fewest points": grouped["points_total"].min(),
+            "Most points": grouped["points_total"].max(),
+            "Total CLV": grouped["clv"].sum(min_count=1),
+        }
+    ).reindex(list(tiers))
+    summary["Customers"] = summary["Customers"].fillna(0).astype("int64")
+    summary.insert(1, "Share of customers", (summary["Customers"] / max(len(table), 1)).round(4))
+    summary["Total CLV"] = summary["Total CLV"].astype("float64").round(2)
+    return summary.rename_axis("Tier").reset_index()
+
+
+def list_summary(lists: Sequence[Audience]) -> pd.DataFrame:
+    """One row per list: its sheet, its CSV file, what it holds, how many customers."""
+    return pd.DataFrame(
+        {
+            "List (sheet)": [a.name for a in lists],
+            "CSV file": [a.file for a in lists],
+            "Customers": [len(a.customers) for a in lists],
+            "Description": [
+                a.description
+                + ("" if len(a.customers) < EXCEL_MAX_ROWS else " (CSV only: too long for a sheet)")
+                for a in lists
+            ],
+        }
+    )
+
+
+def headed(table: pd.DataFrame) -> pd.DataFrame:
+    """The customer table with its column headers (:data:`COLUMNS`), as written to CSV and Excel."""
+    return table.rename(columns=HEADERS)
+
+
+def csv_bytes(frame: pd.DataFrame, settings: Mapping[str, str]) -> bytes:
+    """``frame`` as CSV bytes (no index; dates as YYYY-MM-DD; CRLF line ends) in ``settings``'
+    separator, decimal mark and encoding. DataError when a value cannot be written in the encoding."""
+    text = frame.to_csv(
+        index=False,
+        sep=settings["sep"],
+        decimal=settings["decimal"],
+        date_format="%Y-%m-%d",
+        lineterminator="\r\n",
+    )
+    try:
+        return text.encode(settings["encoding"])
+    except UnicodeEncodeError as err:
+        raise DataError(
+            f"exports.csv.encoding {settings['encoding']} cannot write {err.object[err.start : err.end]!r};"
+            " use utf-8-sig"
+        ) from None
+
+
+def workbook_bytes(
+    sheets: Mapping[str, pd.DataFrame], formats: Mapping[str, str], stamp: dt.datetime
+) -> bytes:
+    """An .xlsx workbook, a sheet per entry of ``sheets`` (name -> table with its headers), as bytes.
+
+    Written with openpyxl, already a dependency of the project (it reads clients' Excel inputs), so
+    the exports need no new package. Header row bold and frozen, an autofilter over the table,
+    ``formats`` (header -> Excel number format) on the data cells, column widths from the headers
+    and values. Byte-reproducible: the document's created and modified times are ``stamp`` and
+    every zip entry carries the same fixed time, so the same tables give the same bytes.
+    """
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+    from openpyxl.xml.functions import tostring
+
+    book = Workbook()
+    book.remove(book.active)
+    book.properties.creator = "crm-workbook"
+    book.properties.created = stamp
+    book.properties.modified = stamp
+    bold = Font(bold=True)
+    for name, frame in sheets.items():
+        sheet = book.create_sheet(name)
+        sheet.append([str(header) for header in frame.columns])
+        for cell in sheet[1]:
+            cell.font = bold
+        for row in _cell_values(frame):
+            sheet.append(row)
+        for number, header in enumerate(frame.columns, start=1):
+            letter = get_column_letter(number)
+            width = max([len(str(header)), *(len(_shown(v)) for v in frame[header].head(200))], default=8)
+            sheet.column_dimensions[letter].width = min(max(width + 2, 8), 60)
+            number_format = formats.get(str(header))
+            if number_format:
+                for (cell,) in sheet.iter_rows(min_row=2, min_col=number, max_col=number):
+                    cell.number_format = number_format
+        sheet.freeze_panes = "A2"
+        last = get_column_letter(max(len(frame.columns), 1))
+        sheet.auto_filter.ref = f"A1:{last}{len(frame) + 1}"
+    buffer = BytesIO()
+    book.save(buffer)  # sets the modified time to now: the document properties are written again
+    book.properties.modified = stamp
+    return _fixed_zip(buffer.getvalue(), {CORE_PROPERTIES: tostring(book.properties.to_tree())})
+
+
+def readme_text(
+    client: str, period: str, previous: str | None, settings: Mapping[str, str], lists: Sequence[Audience]
+) -> str:
+    """``README.txt``: what the folder holds, that it is confidential, how to open the CSVs."""
+    rows = "\n".join(f"  {a.file:<36} {len(a.customers):>8,}  {a.description}" for a in lists)
+    change = f"compared with period {previous}" if previous else "empty: the period has no previous period"
+    return (
+        f"CONFIDENTIAL - customer lists of {client}, period {period}\n"
+        f"{'=' * 60}\n\n"
+        "This folder holds the client's RAW CUSTOMER IDS (and the key from the pseudonyms of the client\n"
+        "reports to those ids). Share it only with the client's CRM or e-mail team, over a secure\n"
+        "channel; never attach it to the client report.\n\n"
+        f"  {WORKBOOK:<36} every list below as a sheet, plus summary sheets (lists, segments, tiers)\n"
+        f"  {KEY_CSV:<36} pseudonym shown in the client reports -> customer id\n"
+        f"{rows}\n\n"
+        f"CSV files: separator {settings['sep']!r}, decimal mark {settings['decimal']!r},"
+        f" encoding {settings['encoding']} (parameter exports.csv).\n"
+        "Ids with leading zeros keep them in the workbook; when opening a CSV in Excel, import the\n"
+        "id column as text.\n"
+        f"Segment change: {change}; segments ranked in the order of the segments file (best first).\n"
+    )
+
+
+def slug(name: str) -> str:
+    """A file-name part: lowercase letters, digits and ``_``."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "list"
+
+
+# --------------------------------------------------------------------------- the writer
+
+
+@dataclass(frozen=True)
+class Exports:
+    """Everything the folder holds, before it is written (:func:`build`)."""
+
+    table: pd.DataFrame  # the customer table (source column names, :data:`COLUMNS`)
+    lists: list[Audience]
+    sheets: dict[str, pd.DataFrame]  # sheet name -> table with its headers, in workbook order
+    formats: dict[str, str]  # header -> Excel number format
+    settings: dict[str, str]  # exports.csv
+    stamp: dt.datetime  # the workbook's created and modified time
+    readme: str
+    previous: str | None  # the previous period compared with, None when there is none
+
+
+def build(run_dir: Path, period_name: str) -> Exports:
+    """The exports of the period run in ``run_dir`` (its artifacts and params.yaml), not yet written.
+
+    The previous period (comparison.previous_period) is read from its published run folder beside
+    ``run_dir`` (``<client>/<previous>/customers.parquet``) when there is one, else computed from
+    the data as the client report does (:func:`_previous`). The pseudonyms use
+    the run's salt (privacy.salt_from: CRM_WORKBOOK_SALT first, as the client report).
+    """
+    run_dir = Path(run_dir)
+    params = _run_params(run_dir)
+    settings = csv_settings(params.values)
+    customers = pd.read_parquet(run_dir / "customers.parquet")
+    extra = {file: pd.read_parquet(run_dir / file) for file in SOURCES if (run_dir / file).is_file()}
+    playbook = segments.load_playbook(params.get("rfm.playbook_file")).table()
+    order = segment_order(segments.load_segment_map(params.get("rfm.segments_file")))
+    previous_name, previous = _previous(run_dir, params, period_name)
+    table = customer_table(customers, extra, playbook, privacy.salt_from(params.values), order, previous)
+    tiers = [tier["name"] for tier in params.get("ranking.tiers")]
+    lists = audiences(table, order, tiers, params.get("clv.valuable_segments"), previous_name)
+    currency = params.get("client.currency")
+    formats = {column.header: column.number_format for column in COLUMNS}
+    formats.update(
+        {"Share of customers": "0.0%", "Total CLV": MONEY, "Fewest points": DECIMAL, "Most points": DECIMAL}
+    )
+    sheets = {
+        "Lists": list_summary(lists),
+        "Segments": segment_summary(table, order, playbook),
+        "Tiers": tier_summary(table, tiers),
+        **{a.name: headed(a.customers) for a in lists if len(a.customers) < EXCEL_MAX_ROWS},
+    }
+    stamp = params.period(period_name).as_of if _declared(params, period_name) else dt.datetime(2000, 1, 1)
+    return Exports(
+        table=table,
+        lists=lists,
+        sheets={name: _with_currency(frame, currency) for name, frame in sheets.items()},
+        formats={_currency_header(header, currency): fmt for header, fmt in formats.items()},
+        settings=settings,
+        stamp=stamp,
+        readme=readme_text(params.get("client.name"), period_name, previous_name, settings, lists),
+        previous=previous_name,
+    )
+
+
+def write_exports(run_dir: Path, period_name: str) -> list[Path]:
+    """Write ``run_dir/exports/`` (:func:`build`) for the period ``period_name``; the files written."""
+    built = build(run_dir, period_name)
+    folder = Path(run_dir) / FOLDER
+    folder.mkdir(exist_ok=True)
+    written = [
+        _write(folder / audience.file, csv_bytes(headed(audience.customers), built.settings))
+        for audience in built.lists
+    ]
+    written.append(_write(folder / KEY_CSV, csv_bytes(pseudonym_key(built.table), built.settings)))
+    written.append(_write(folder / WORKBOOK, workbook_bytes(built.sheets, built.formats, built.stamp)))
+    written.append(_write(folder / README, built.readme.encode("utf-8")))
+    return written
+
+
+def pseudonym_key(table: pd.DataFrame) -> pd.DataFrame:
+    """Columns ``pseudonym`` and ``customer id`` of every customer of ``table``, by pseudonym."""
+    key = table[["pseudonym", "customer_id"]].rename(columns={"customer_id": "customer id"})
+    return key.sort_values("pseudonym", ignore_index=True)
+
+
+def csv_settings(values: Mapping[str, Any]) -> dict[str, str]:
+    """``exports.csv`` of resolved parameters (the defaults for a run saved before the key existed)."""
+    return {**DEFAULT_CSV, **(values.get("exports", {}).get("csv") or {})}
+
+
+def read_csv(path: Path, settings: Mapping[str, str]) -> pd.DataFrame:
+    """A CSV of the exports read back with ``settings``, every column as text except numbers."""
+    return pd.read_csv(
+        path,
+        sep=settings["sep"],
+        decimal=settings["decimal"],
+        encoding=settings["encoding"],
+        dtype={"Customer id": str, "customer id": str, "RFM cell": str},
+    )
+
+
+def read_key(run_dir: Path) -> pd.DataFrame:
+    """``pseudonym_key.csv`` of a published run (columns pseudonym, customer id; ids as text)."""
+    params_file = run_dir / "params.yaml"
+    values = yaml.safe_load(params_file.read_text(encoding="utf-8")) if params_file.is_file() else {}
+    settings = csv_settings(values or {})
+    return pd.read_csv(
+        run_dir / FOLDER / KEY_CSV,
+        sep=settings["sep"],
+        encoding=settings["encoding"],
+        dtype=str,
+        keep_default_na=False,
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _run_params(run_dir: Path) -> RunParams:
+    source = run_dir / "params.yaml"
+    values = yaml.safe_load(source.read_text(encoding="utf-8"))
+    return RunParams(client=run_dir.parent.name, source=source, values=values)
+
+
+def _declared(params: RunParams, name: str) -> bool:
+    return any(period.name == name for period in params.periods)
+
+
+def _previous(run_dir: Path, params: RunParams, period_name: str) -> tuple[str | None, pd.DataFrame | None]:
+    """The previous period's name and customers (customer_id, segment), or (None, None) without one.
+
+    From its published run folder beside ``run_dir`` when there is one; otherwise computed from the
+    client's data (stages 01-02, comparison.load_period), as the client report computes it: so
+    periods run in parallel (``--jobs``) get the same lists as periods run one after another.
+    """
+    if not _declared(params, period_name):
+        return None, None
+    before = comparison.previous_period(params.periods, params.period(period_name))
+    if before is None:
+        return None, None
+    published = run_dir.parent / before.name / "customers.parquet"
+    if published.is_file():
+        return before.name, pd.read_parquet(published, columns=["customer_id", "segment"])
+    customers = comparison.load_period(params, before, None).customers
+    return before.name, customers[["customer_id", "segment"]]
+
+
+def _write(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+def _unique(lists: list[Audience]) -> list[Audience]:
+    """Lists whose sheet names and file names differ (a clash gets a number)."""
+    seen_names: set[str] = set()
+    seen_files: set[str] = set()
+    result = []
+    for audience in lists:
+        name, file, number = _sheet_name(audience.name), audience.file, 2
+        while name.lower() in seen_names or name.lower() in {"lists", "segments", "tiers"}:
+            name = _sheet_name(f"{audience.name[:27]} {number}")
+            number += 1
+        stem, number = file.removesuffix(".csv"), 2
+        while file in seen_files or file == KEY_CSV:
+            file = f"{stem}_{number}.csv"
+            number += 1
+        seen_names.add(name.lower())
+        seen_files.add(file)
+        result.append(Audience(name, file, audience.description, audience.customers))
+    return result
+
+
+def _is(column: pd.Series, value: str) -> pd.Series:
+    """Rows whose value is ``value`` (missing values never are)."""
+    return column.astype("object").eq(value).astype(bool)
+
+
+def _sheet_name(name: str) -> str:
+    """Excel's rule: at most 31 characters, none of ``[]:*?/\\``, not starting or ending with ``'``."""
+    return re.sub(r"[\[\]:*?/\\]", "-", name)[:31].strip("'") or "List"
+
+
+def _currency_header(header: str, currency: str) -> str:
+    return (
+        f"{header} ({currency})"
+        if header in {"CLV", "Net spend in period", "Total CLV"} and currency
+        else header
+    )
+
+
+def _with_currency(frame: pd.DataFrame, currency: str) -> pd.DataFrame:
+    return frame.rename(columns=lambda header: _currency_header(str(header), currency))
+
+
+def _cell_values(frame: pd.DataFrame):
+    """Rows of plain Python values for openpyxl: missing values become empty cells."""
+    for row in frame.itertuples(index=False, name=None):
+        yield [_plain(value) for value in row]
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if hasattr(value, "item"):  # numpy scalar
+        return value.item()
+    return value
+
+
+def _shown(value: Any) -> str:
+    value = _plain(value)
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return "yyyy-mm-dd"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)
+
+
+def _fixed_zip(data: bytes, replace: Mapping[str, bytes]) -> bytes:
+    """The same zip archive with every entry's time set to :data:`ZIP_TIME` (entries in their order),
+    and the entries named in ``replace`` holding the given content."""
+    source = zipfile.ZipFile(BytesIO(data))
+    out = BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o644 << 16
+            target.writestr(fixed, replace.get(info.filename) or source.read(info.filename))
+    return out.getvalue()
