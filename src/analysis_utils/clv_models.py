@@ -1,0 +1,501 @@
+"""More buy-till-you-die models beside stage 05's BG/NBD: MBG/NBD and Pareto/NBD, the probability
+of no purchase over a horizon for each, and a convergence report per fit.
+
+Definitions: docs/methodology.md, section 11.6. The customer summary (x, t_x, T) is
+:func:`analysis_utils.clv.summarise`'s; every model is fitted like BG/NBD, by
+:func:`analysis_utils.clv._maximise` (maximum a posteriori over the log-parameters with the weak
+Normal(0, 5) prior, in effect maximum likelihood). Not yet used by the report.
+
+MBG/NBD (Batislam, Denizel and Filiztekinoglu 2007)
+    BG/NBD in which the customer may also drop out at time 0, right after the first purchase:
+    after the first purchase and after each repeat purchase the customer drops out with
+    probability p ~ Beta(a, b). A customer without a repeat purchase can therefore be gone.
+Pareto/NBD (Schmittlein, Morrison and Colombo 1987)
+    While active, purchases are a Poisson process of rate lambda ~ Gamma(r, alpha); the lifetime
+    is exponential with rate mu ~ Gamma(s, beta), independent of lambda. Expressions from Fader
+    and Hardie, "A Note on Deriving the Pareto/NBD Model and Related Expressions" (2005).
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from analysis_utils import clv, risk
+
+GRADIENT_TOLERANCE = 1e-3
+"""Largest norm of the gradient of the mean negative log-posterior (over log-parameters) at the
+optimum for which a fit counts as at an optimum (:class:`ConvergenceReport`)."""
+RESTART_TOLERANCE = 0.01
+"""Largest relative change of any parameter between the fit and a refit from a second start."""
+SECOND_START_SHIFT = np.log(3.0)
+"""The second start: every log-parameter of the first moved by this, alternately up and down."""
+
+
+# ---------------------------------------------------------------------------- shared
+
+
+def _grouped(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (x, t_x, T) of a summary and the number of customers of each."""
+    typed = summary.astype({"x": "float64", "t_x": "float64", "T": "float64"})
+    triples = typed.groupby(["x", "t_x", "T"], sort=True).size().reset_index(name="customers")
+    x, t_x, T, counts = (triples[column].to_numpy(dtype="float64") for column in triples.columns)
+    return x, t_x, T, counts
+
+
+def _arrays(*values: Any) -> list[np.ndarray]:
+    return [np.asarray(value, dtype="float64") for value in values]
+
+
+def _default_start(T: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """clv.fit_bgnbd's start: every parameter 1 except the rate's scale, the mean T."""
+    return np.log([1.0, max(float(np.average(T, weights=counts)), 1e-3), 1.0, 1.0])
+
+
+def _numerical_gradient(value, log_params: np.ndarray, step: float = 1e-6) -> np.ndarray:
+    """Central differences of ``value`` (truncation error of order step^2)."""
+    gradient = np.empty(len(log_params))
+    for i in range(len(log_params)):
+        shift = np.zeros(len(log_params))
+        shift[i] = step
+        gradient[i] = (value(log_params + shift) - value(log_params - shift)) / (2 * step)
+    return gradient
+
+
+# ---------------------------------------------------------------------------- BG/NBD additions
+
+
+def bgnbd_p_no_purchase(
+    params: clv.BGNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, horizon: float | np.ndarray
+) -> np.ndarray:
+    """BG/NBD P(no purchase in (T, T + t] | x, t_x, T) =
+    1 - P(alive) + P(alive) ((alpha+T)/(alpha+T+t))^(r+x) (:func:`analysis_utils.risk.p_no_purchase`)."""
+    x, t_x, T = _arrays(x, t_x, T)
+    return risk.p_no_purchase(params, pd.DataFrame({"x": x, "t_x": t_x, "T": T}), horizon)
+
+
+def bgnbd_probability_of_purchases(params: clv.BGNBDParams, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """P(X(t) = x): probability that a customer just acquired makes x repeat purchases in (0, t]
+    (Fader, Hardie and Lee 2005, eq. 8):
+
+    B(a, b+x)/B(a, b) NB(x; r, alpha/(alpha+t))
+      + [x>0] B(a+1, b+x-1)/B(a, b) (1 - sum_{j<x} NB(j; r, alpha/(alpha+t))),
+
+    NB the negative binomial probability Gamma(r+j)/(Gamma(r) j!) q^r (1-q)^j. For x = 0 it is
+    (alpha/(alpha+t))^r: no dropout before the first repeat purchase.
+    """
+    r, alpha, a, b = astuple(params)
+    x, t = _arrays(x, t)
+    q = alpha / (alpha + t)
+    log_beta = special.betaln(a, b)
+    still = np.exp(special.betaln(a, b + x) - log_beta) * stats.nbinom.pmf(x, r, q)
+    repeat = x > 0
+    safe = np.where(repeat, b + x - 1, 1.0)
+    gone = np.exp(special.betaln(a + 1, safe) - log_beta) * stats.nbinom.sf(x - 1, r, q)
+    return still + np.where(repeat, gone, 0.0)
+
+
+# ---------------------------------------------------------------------------- MBG/NBD
+
+
+@dataclass(frozen=True)
+class MBGNBDParams:
+    """MBG/NBD parameters: purchase rate ~ Gamma(shape r, rate alpha [per time unit]); dropout
+    probability at the first purchase and after each repeat purchase ~ Beta(a, b)."""
+
+    r: float
+    alpha: float
+    a: float
+    b: float
+
+
+def mbgnbd_log_likelihood(params: MBGNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """Log-likelihood of each customer's (x, t_x, T) under MBG/NBD (Batislam et al. 2007):
+
+    ln L = lnG(r+x) - lnG(r) + r ln(alpha) + lnG(a+b) + lnG(b+x+1) - lnG(b) - lnG(a+b+x+1)
+           + ln[(alpha+T)^-(r+x) + a/(b+x) (alpha+t_x)^-(r+x)]
+
+    The first term of the bracket: still active at T (x + 1 dropout draws survived); the second:
+    gone right after the last purchase (x = 0 included).
+    """
+    r, alpha, a, b = astuple(params)
+    x, t_x, T = _arrays(x, t_x, T)
+    gamma_terms = (
+        special.gammaln(r + x)
+        - special.gammaln(r)
+        + r * np.log(alpha)
+        + special.gammaln(a + b)
+        + special.gammaln(b + x + 1)
+        - special.gammaln(b)
+        - special.gammaln(a + b + x + 1)
+    )
+    return gamma_terms + np.logaddexp(-(r + x) * np.log(alpha + T), _mbgnbd_log_gone(params, x, t_x))
+
+
+def _mbgnbd_log_gone(params: MBGNBDParams, x: np.ndarray, t_x: np.ndarray) -> np.ndarray:
+    return np.log(params.a) - np.log(params.b + x) - (params.r + x) * np.log(params.alpha + t_x)
+
+
+def mbgnbd_p_alive(params: MBGNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """P(still active at T | x, t_x, T) = 1 / (1 + a/(b+x) ((alpha+T)/(alpha+t_x))^(r+x)): below 1
+    for x = 0 too, unlike BG/NBD."""
+    x, t_x, T = _arrays(x, t_x, T)
+    log_odds_gone = _mbgnbd_log_gone(params, x, t_x) + (params.r + x) * np.log(params.alpha + T)
+    return special.expit(-log_odds_gone)
+
+
+def mbgnbd_expected_purchases_if_alive(
+    params: MBGNBDParams, x: np.ndarray, T: np.ndarray, horizon: float | np.ndarray
+) -> np.ndarray:
+    """Expected purchases in (T, T + t] of a customer known to be active at T:
+
+    (a+b+x)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x+1; a+b+x; t/(alpha+T+t))].
+
+    Active at T after x purchases means x + 1 dropout draws survived, one more than in BG/NBD, so
+    this is BG/NBD's expression with b + 1 for b (computed by
+    :func:`analysis_utils.clv.expected_purchases_if_alive`).
+    """
+    shifted = clv.BGNBDParams(params.r, params.alpha, params.a, params.b + 1)
+    return clv.expected_purchases_if_alive(shifted, x, T, horizon)
+
+
+def mbgnbd_expected_purchases(
+    params: MBGNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, horizon: float | np.ndarray
+) -> np.ndarray:
+    """Expected purchases in (T, T + t] given (x, t_x, T): if-alive expectation x P(alive)."""
+    return mbgnbd_expected_purchases_if_alive(params, x, T, horizon) * mbgnbd_p_alive(params, x, t_x, T)
+
+
+def mbgnbd_p_no_purchase(
+    params: MBGNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, horizon: float | np.ndarray
+) -> np.ndarray:
+    """P(no purchase in (T, T + t] | x, t_x, T) = 1 - P(alive) + P(alive) ((alpha+T)/(alpha+T+t))^(r+x):
+    as in BG/NBD, an active customer only drops out after a purchase, so buying nothing while
+    active is the Gamma(r + x, alpha + T) rate yielding no event in t."""
+    x, t_x, T, horizon = _arrays(x, t_x, T, horizon)
+    alive = mbgnbd_p_alive(params, x, t_x, T)
+    quiet = np.exp((params.r + x) * np.log((params.alpha + T) / (params.alpha + T + horizon)))
+    return 1.0 - alive + alive * quiet
+
+
+def mbgnbd_objective(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, counts: np.ndarray):
+    """Mean negative MBG/NBD log-likelihood of customers (x, t_x, T) weighted by ``counts``, and its
+    analytic gradient, over the logarithms of (r, alpha, a, b).
+
+    With w the share of the "gone" term in the bracket of :func:`mbgnbd_log_likelihood`,
+    d/dr = psi(r+x) - psi(r) + ln(alpha) - (1-w) ln(alpha+T) - w ln(alpha+t_x),
+    d/dalpha = r/alpha - (r+x) [(1-w)/(alpha+T) + w/(alpha+t_x)],
+    d/da = psi(a+b) - psi(a+b+x+1) + w/a,
+    d/db = psi(a+b) + psi(b+x+1) - psi(b) - psi(a+b+x+1) - w/(b+x).
+    """
+    values, index = np.unique(x, return_inverse=True)
+    per_x = np.bincount(index, weights=counts)
+    total = counts.sum()
+
+    def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        r, alpha, a, b = np.exp(log_params)
+        gamma_terms = (
+            special.gammaln(r + values)
+            - special.gammaln(r)
+            + special.gammaln(a + b)
+            + special.gammaln(b + values + 1)
+            - special.gammaln(b)
+            - special.gammaln(a + b + values + 1)
+        )
+        log_end, log_last = np.log(alpha + T), np.log(alpha + t_x)
+        active = -(r + x) * log_end
+        gone = np.log(a) - np.log(b + x) - (r + x) * log_last
+        bracket = np.logaddexp(active, gone)
+        w = np.exp(gone - bracket)
+        value = per_x @ gamma_terms + total * r * np.log(alpha) + counts @ bracket
+        d_r = per_x @ (special.digamma(r + values) - special.digamma(r)) + total * np.log(alpha)
+        d_r -= counts @ ((1 - w) * log_end + w * log_last)
+        d_alpha = total * r / alpha - counts @ ((r + x) * ((1 - w) / (alpha + T) + w / (alpha + t_x)))
+        d_a = per_x @ (special.digamma(a + b) - special.digamma(a + b + values + 1)) + counts @ w / a
+        d_b = per_x @ (
+            special.digamma(a + b)
+            + special.digamma(b + values + 1)
+            - special.digamma(b)
+            - special.digamma(a + b + values + 1)
+        ) - counts @ (w / (b + x))
+        gradient = np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
+        return -value / total, -gradient / total
+
+    return objective
+
+
+def fit_mbgnbd(summary: pd.DataFrame) -> clv.Fit:
+    """MBG/NBD parameters of a summary (columns x, t_x, T) by clv._maximise with the analytic
+    gradient (:func:`mbgnbd_objective`); customers with the same (x, t_x, T) are grouped."""
+    return clv._maximise(*_problem("mbgnbd", summary))
+
+
+def simulate_mbgnbd(params: MBGNBDParams, T: np.ndarray, seed: int, holdout: float = 0.0) -> pd.DataFrame:
+    """Draw (x, t_x, T) and ``holdout_purchases`` (purchases in the ``holdout`` time units after T)
+    for customers observed ``T`` time units after their first purchase: lambda ~ Gamma(r, 1/alpha),
+    p ~ Beta(a, b); a dropout draw at the first purchase and after each later one, exponential gaps."""
+    rng = np.random.default_rng(seed)
+    T = np.asarray(T, dtype="float64")
+    rate = rng.gamma(params.r, 1 / params.alpha, len(T))
+    dropout = rng.beta(params.a, params.b, len(T))
+    clock = np.zeros(len(T))
+    x = np.zeros(len(T), dtype="int64")
+    t_x = np.zeros(len(T))
+    later = np.zeros(len(T), dtype="int64")
+    active = np.flatnonzero(rng.random(len(T)) >= dropout)  # the draw at the first purchase
+    while active.size:
+        clock[active] += rng.exponential(1 / rate[active])
+        bought = active[clock[active] < T[active] + holdout]
+        observed = bought[clock[bought] < T[bought]]
+        x[observed] += 1
+        t_x[observed] = clock[observed]
+        later[bought[clock[bought] >= T[bought]]] += 1
+        active = bought[rng.random(bought.size) >= dropout[bought]]
+    return pd.DataFrame({"x": x, "t_x": t_x, "T": T, "holdout_purchases": later})
+
+
+# ---------------------------------------------------------------------------- Pareto/NBD
+
+
+@dataclass(frozen=True)
+class ParetoNBDParams:
+    """Pareto/NBD parameters: purchase rate ~ Gamma(shape r, rate alpha [per time unit]); dropout
+    rate (exponential lifetime) ~ Gamma(shape s, rate beta [per time unit])."""
+
+    r: float
+    alpha: float
+    s: float
+    beta: float
+
+
+def pareto_nbd_log_likelihood(
+    params: ParetoNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+) -> np.ndarray:
+    """Log-likelihood of each customer's (x, t_x, T) under Pareto/NBD (Fader and Hardie 2005, eq. 22):
+
+    ln L = lnG(r+x) - lnG(r) + r ln(alpha) + s ln(beta)
+           + ln[(alpha+T)^-(r+x) (beta+T)^-s + s/(r+s+x) A0]
+
+    with A0 of :func:`_pareto_log_a0`, the term of a customer gone between t_x and T. Computed in
+    logs: the two terms of the bracket by logaddexp, A0 as a difference of logs by log1p.
+    """
+    r, alpha, s, beta = astuple(params)
+    x, t_x, T = _arrays(x, t_x, T)
+    return (
+        special.gammaln(r + x)
+        - special.gammaln(r)
+        + r * np.log(alpha)
+        + s * np.log(beta)
+        + np.logaddexp(_pareto_log_active(params, x, T), _pareto_log_gone(params, x, t_x, T))
+    )
+
+
+def _pareto_log_active(params: ParetoNBDParams, x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    return -(params.r + x) * np.log(params.alpha + T) - params.s * np.log(params.beta + T)
+
+
+def _pareto_log_gone(params: ParetoNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    return np.log(params.s) - np.log(params.r + params.s + x) + _pareto_log_a0(params, x, t_x, T)
+
+
+def _pareto_log_a0(params: ParetoNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """ln A0, A0 = F(t_x) - F(T) with, for alpha >= beta,
+
+    F(u) = 2F1(r+s+x, s+1; r+s+x+1; (alpha-beta)/(alpha+u)) / (alpha+u)^(r+s+x),
+
+    and for alpha < beta F(u) = 2F1(r+s+x, r+x; r+s+x+1; (beta-alpha)/(beta+u)) / (beta+u)^(r+s+x).
+    Taking the larger of alpha and beta keeps the argument in [0, 1); alpha = beta gives argument 0
+    and F(u) = (alpha+u)^-(r+s+x). -inf when t_x = T (nothing between them)."""
+    r, alpha, s, beta = astuple(params)
+    total = r + s + x
+    # elementwise, so that parameters may be arrays (pareto_nbd_p_no_purchase)
+    scale, other = np.maximum(alpha, beta), np.minimum(alpha, beta)
+    second = np.where(np.asarray(alpha) >= beta, s + 1, r + x)
+
+    def log_f(u: np.ndarray) -> np.ndarray:
+        hypergeometric = special.hyp2f1(total, second, total + 1, (scale - other) / (scale + u))
+        return np.log(hypergeometric) - total * np.log(scale + u)
+
+    at_last, at_end = log_f(t_x), log_f(T)
+    with np.errstate(divide="ignore"):
+        return at_last + np.log1p(-np.exp(np.minimum(at_end - at_last, 0.0)))
+
+
+def pareto_nbd_p_alive(params: ParetoNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """P(still active at T | x, t_x, T) = 1 / (1 + s/(r+s+x) (alpha+T)^(r+x) (beta+T)^s A0)."""
+    x, t_x, T = _arrays(x, t_x, T)
+    return special.expit(_pareto_log_active(params, x, T) - _pareto_log_gone(params, x, t_x, T))
+
+
+def pareto_nbd_expected_purchases_if_alive(
+    params: ParetoNBDParams, x: np.ndarray, T: np.ndarray, horizon: float | np.ndarray
+) -> np.ndarray:
+    """Expected purchases in (T, T + t] of a customer known to be active at T (lambda ~
+    Gamma(r+x, alpha+T), mu ~ Gamma(s, beta+T)):
+
+    (r+x)(beta+T) / ((alpha+T)(s-1)) [1 - ((beta+T)/(beta+T+t))^(s-1)],
+
+    which for s = 1 is (r+x)/(alpha+T) (beta+T) ln((beta+T+t)/(beta+T))."""
+    r, alpha, s, beta = astuple(params)
+    x, T, horizon = _arrays(x, T, horizon)
+    log_ratio = np.log((beta + T + horizon) / (beta + T))
+    lifetime = log_ratio if s == 1 else -np.expm1(-(s - 1) * log_ratio) / (s - 1)
+    return (r + x) / (alpha + T) * (beta + T) * lifetime
+
+
+def pareto_nbd_expected_purchases(
+    params: ParetoNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, horizon: float | np.ndarray
+) -> np.ndarray:
+    """Expected purchases in (T, T + t] given (x, t_x, T) (Fader and Hardie 2005, eq. 24 x 25)."""
+    return pareto_nbd_expected_purchases_if_alive(params, x, T, horizon) * pareto_nbd_p_alive(
+        params, x, t_x, T
+    )
+
+
+def pareto_nbd_p_no_purchase(
+    params: ParetoNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, horizon: float | np.ndarray
+) -> np.ndarray:
+    """P(no purchase in (T, T + t] | x, t_x, T) = 1 - P(alive) + P(alive) Q, Q the probability that
+    a customer active at T buys nothing in t: the first of purchase (rate lambda) and dropout (rate
+    mu) is a dropout, or neither happens in t. With lambda ~ Gamma(r+x, alpha+T) and mu ~
+    Gamma(s, beta+T) given active at T, Q = exp(ln L(0, 0, t)) under parameters
+    (r+x, alpha+T, s, beta+T): E[mu/(lambda+mu) + lambda/(lambda+mu) e^-(lambda+mu)t] is the
+    likelihood of a customer observed for t without a purchase."""
+    r, alpha, s, beta = astuple(params)
+    x, t_x, T, horizon = _arrays(x, t_x, T, horizon)
+    alive = pareto_nbd_p_alive(params, x, t_x, T)
+    posterior = ParetoNBDParams(r + x, alpha + T, s, beta + T)  # per customer (arrays)
+    quiet = np.exp(pareto_nbd_log_likelihood(posterior, 0.0, 0.0, horizon))
+    return 1.0 - alive + alive * quiet
+
+
+def pareto_nbd_objective(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, counts: np.ndarray):
+    """Mean negative Pareto/NBD log-likelihood of customers (x, t_x, T) weighted by ``counts``, over
+    the logarithms of (r, alpha, s, beta), with a *numerical* gradient (central differences,
+    :func:`_numerical_gradient`): the derivatives of the hypergeometric terms in their parameters
+    have no convenient closed form."""
+    total = counts.sum()
+
+    def value(log_params: np.ndarray) -> float:
+        params = ParetoNBDParams(*np.exp(log_params))
+        with np.errstate(all="ignore"):
+            return -float(counts @ pareto_nbd_log_likelihood(params, x, t_x, T)) / total
+
+    def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        return value(log_params), _numerical_gradient(value, log_params)
+
+    return objective
+
+
+def fit_pareto_nbd(summary: pd.DataFrame) -> clv.Fit:
+    """Pareto/NBD parameters of a summary (columns x, t_x, T) by clv._maximise with the numerical
+    gradient of :func:`pareto_nbd_objective`; customers with the same (x, t_x, T) are grouped."""
+    return clv._maximise(*_problem("pareto_nbd", summary))
+
+
+def simulate_pareto_nbd(
+    params: ParetoNBDParams, T: np.ndarray, seed: int, holdout: float = 0.0
+) -> pd.DataFrame:
+    """Draw (x, t_x, T) and ``holdout_purchases`` for customers observed ``T`` time units after their
+    first purchase: lambda ~ Gamma(r, 1/alpha), mu ~ Gamma(s, 1/beta), lifetime ~ Exponential(mu)
+    from the first purchase, purchases with exponential gaps until the lifetime or T + holdout ends."""
+    rng = np.random.default_rng(seed)
+    T = np.asarray(T, dtype="float64")
+    rate = rng.gamma(params.r, 1 / params.alpha, len(T))
+    death = rng.exponential(1 / rng.gamma(params.s, 1 / params.beta, len(T)))
+    stop = np.minimum(death, T + holdout)
+    clock = np.zeros(len(T))
+    x = np.zeros(len(T), dtype="int64")
+    t_x = np.zeros(len(T))
+    later = np.zeros(len(T), dtype="int64")
+    active = np.arange(len(T))
+    while active.size:
+        clock[active] += rng.exponential(1 / rate[active])
+        active = active[clock[active] < stop[active]]
+        observed = active[clock[active] < T[active]]
+        x[observed] += 1
+        t_x[observed] = clock[observed]
+        later[active[clock[active] >= T[active]]] += 1
+    return pd.DataFrame({"x": x, "t_x": t_x, "T": T, "holdout_purchases": later})
+
+
+# ---------------------------------------------------------------------------- convergence report
+
+
+MODELS = {
+    "bgnbd": (clv.bgnbd_objective, clv.BGNBDParams),
+    "mbgnbd": (mbgnbd_objective, MBGNBDParams),
+    "pareto_nbd": (pareto_nbd_objective, ParetoNBDParams),
+}
+"""Model name: (objective over log-parameters of grouped customers, parameter class)."""
+
+
+def _problem(model: str, summary: pd.DataFrame) -> tuple[Any, np.ndarray, type, int]:
+    """clv._maximise's arguments (objective, start, parameter class, customers) for ``model``; the
+    start is clv.fit_bgnbd's for every model, so the BG/NBD fit is stage 05's."""
+    objective, make = MODELS[model]
+    x, t_x, T, counts = _grouped(summary)
+    if not len(counts):
+        return objective(x, t_x, T, counts), np.zeros(4), make, 0
+    return objective(x, t_x, T, counts), _default_start(T, counts), make, int(counts.sum())
+
+
+@dataclass(frozen=True)
+class ConvergenceReport:
+    """How far a fit can be trusted to be the optimum.
+
+    ``converged``: clv._maximise's flag (the optimiser says so, no parameter at a bound).
+    ``gradient_norm``: Euclidean norm of the gradient of the mean negative log-posterior, over the
+    log-parameters, at the fitted parameters. ``restart_change``: largest relative change
+    |theta_2 - theta_1| / theta_1 of a parameter refitted from a second start
+    (:data:`SECOND_START_SHIFT`). ``flagged``: not converged, gradient norm above
+    :data:`GRADIENT_TOLERANCE` or restart change above :data:`RESTART_TOLERANCE`.
+    """
+
+    fit: clv.Fit
+    restart: clv.Fit
+    converged: bool
+    gradient_norm: float
+    restart_change: float
+
+    @property
+    def flagged(self) -> bool:
+        return not (
+            self.converged
+            and self.gradient_norm <= GRADIENT_TOLERANCE
+            and self.restart_change <= RESTART_TOLERANCE
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "converged": self.converged,
+            "gradient_norm": self.gradient_norm,
+            "restart_change": self.restart_change,
+            "flagged": self.flagged,
+        }
+
+
+def fit_with_report(objective, start: np.ndarray, make, n_customers: int) -> ConvergenceReport:
+    """clv._maximise from ``start`` and again from the second start, with the report of both."""
+    fit = clv._maximise(objective, start, make, n_customers)
+    shift = SECOND_START_SHIFT * (-1.0) ** np.arange(len(start))
+    restart = clv._maximise(objective, start + shift, make, n_customers)
+    first, second = np.array(astuple(fit.params)), np.array(astuple(restart.params))
+    if n_customers == 0 or not np.all(np.isfinite(first)):
+        return ConvergenceReport(fit, restart, False, float("nan"), float("nan"))
+    log_params = np.log(first)
+    with np.errstate(all="ignore"):
+        _, gradient = objective(log_params)
+    gradient = gradient + log_params / (clv.LOG_PRIOR_SD**2 * n_customers)  # the prior's, as in _maximise
+    change = float(np.max(np.abs(second - first) / first))
+    return ConvergenceReport(fit, restart, fit.converged, float(np.linalg.norm(gradient)), change)
+
+
+def convergence_report(model: str, summary: pd.DataFrame) -> ConvergenceReport:
+    """Fit ``model`` ("bgnbd", "mbgnbd" or "pareto_nbd") on a summary and report its convergence
+    (:class:`ConvergenceReport`); ``report.fit`` is the fit itself."""
+    return fit_with_report(*_problem(model, summary))
