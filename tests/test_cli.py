@@ -293,7 +293,7 @@ def test_validate_reports_every_parameter_problem_with_exit_2(tmp_path):
     assert "2 problems" in result.stderr and "engine.threads must be a whole number" in result.stderr
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["validate"], ["sample"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["validate"], ["sample"], ["pdf"]])
 def test_help_is_available_for_every_command(command):
     result = run_cli(*command, "--help")
     assert result.returncode == 0 and "usage: crm-workbook" in result.stdout

@@ -1,7 +1,8 @@
 """The command line: turns flags into calls, prints results, maps expected errors to exit codes.
 
-``crm-workbook run``, ``validate``, ``sample`` and ``lookup``; ``--help`` on each. Expected problems print
-one line (``error: ...``) and exit 2 (parameters) or 1 (data, failed run), without a traceback.
+``crm-workbook run``, ``validate``, ``sample``, ``lookup`` and ``pdf``; ``--help`` on each. Expected
+problems print one line (``error: ...``) and exit 2 (parameters) or 1 (data, failed run), without a
+traceback.
 """
 
 from __future__ import annotations
@@ -66,6 +67,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="period to look in (repeatable; default all)",
     )
 
+    pdf = commands.add_parser(
+        "pdf",
+        help="print each published period's client report to 09_client_report.pdf (headless Chromium, A4)",
+        epilog=EPILOG,
+    )
+    pdf.add_argument("client", help="client parameter file, e.g. params/clients/sample.yaml")
+    pdf.add_argument(
+        "--period",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="period to print (repeatable; default every published period)",
+    )
+    pdf.add_argument(
+        "--out",
+        type=Path,
+        default=paths.REPORTS_DIR,
+        metavar="DIR",
+        help="reports folder (default: reports/)",
+    )
+
     sample = commands.add_parser("sample", help="write the synthetic sample client's data", epilog=EPILOG)
     sample.add_argument("--out", type=Path, default=paths.SAMPLE_DIR, metavar="DIR", help="output folder")
     sample.add_argument("--seed", type=int, default=42, help="random seed (same seed, same bytes)")
@@ -113,6 +135,10 @@ def _run(args: argparse.Namespace) -> int:
     jobs = runner.plan(params, args.period, args.out.resolve(), args.overrides)
     _warn_weak_salt(privacy.salt_from(params.values))
     runner.check_writable(args.out.resolve())
+    if params.get("report.pdf"):  # report.pdf: say now, not after the notebooks, that no browser can print
+        from analysis_utils import pdf
+
+        pdf.find_browser()
     con = engine.connect(params.get("engine"))
     io.read_transactions(params, con)  # file present, readable, every mapped column there
     sources.check_sources(params, con)  # and so is every optional source
@@ -212,6 +238,29 @@ def _lookup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pdf(args: argparse.Namespace) -> int:
+    """Print ``09_client_report.client.html`` of each chosen published period beside it as a PDF."""
+    from analysis_utils import pdf, report
+    from analysis_utils.config import load_params
+    from analysis_utils.errors import DataError
+
+    params = load_params(args.client)
+    client_dir = args.out.resolve() / params.client
+    runs = [run for run in report.published_runs(client_dir) if (run / pdf.CLIENT_REPORT).is_file()]
+    missing = [name for name in args.period if name not in {run.name for run in runs}]
+    if missing:
+        raise DataError(
+            f"no published client report of {params.client} for period {', '.join(missing)} in {client_dir}"
+        )
+    runs = [run for run in runs if not args.period or run.name in args.period]
+    if not runs:
+        raise DataError(f"no published client report of {params.client} in {client_dir}")
+    browser = pdf.find_browser()  # before the first page: one line when there is none
+    for run in runs:
+        print(pdf.print_pdf(run / pdf.CLIENT_REPORT, browser=browser))
+    return 0
+
+
 def _sample(args: argparse.Namespace) -> int:
     from analysis_utils import sample
 
@@ -221,4 +270,4 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "validate": _validate, "sample": _sample, "lookup": _lookup}
+COMMANDS = {"run": _run, "validate": _validate, "sample": _sample, "lookup": _lookup, "pdf": _pdf}

@@ -38,8 +38,14 @@ CANONICAL_COLUMNS = (
     "margin",
 )
 CUSTOMER_ATTRIBUTES = ("gender", "income_band", "region", "education", "occupation", "signup_channel")
+# Contact columns of the customers source: read ONLY to write exports/audience_hashed.csv (SHA-256
+# digests, exports.hashed_contacts), never joined into customer_360.parquet nor shown anywhere else.
+CONTACT_COLUMNS = ("email", "phone")
 SOURCE_COLUMNS = {  # optional extra sources: canonical columns, required and optional
-    "customers": {"required": ("customer_id",), "optional": (*CUSTOMER_ATTRIBUTES, "age", "birth_date")},
+    "customers": {
+        "required": ("customer_id",),
+        "optional": (*CUSTOMER_ATTRIBUTES, "age", "birth_date", *CONTACT_COLUMNS),
+    },
     "events": {"required": ("customer_id", "event_type", "event_date"), "optional": ()},
     "campaigns": {"required": ("customer_id", "campaign_id", "responded"), "optional": ("sent_date",)},
 }
@@ -330,6 +336,8 @@ def _value_problems(values: dict[str, Any]) -> list[str]:
     problems += _profiling_problems(params.get("profiling"), params.get("campaigns"), params.get("basket"))
     problems += _clv_problems(params.get("clv"))
     problems += _exports_problems(params.get("exports.csv"))
+    problems += _logo_problems(params.get("report.logo"))
+    problems += _hashed_contact_problems(params.get("exports"), params.get("sources.customers"))
     problems += [
         f"prep.exclude_customers must list quoted ids, got {item!r}"
         for item in params.get("prep.exclude_customers")
@@ -701,6 +709,51 @@ def _exports_problems(csv: Mapping[str, Any]) -> list[str]:
             f"exports.csv.encoding must be a text encoding such as utf-8-sig, got {csv['encoding']!r}"
         )
     return problems
+
+
+def _hashed_contact_problems(exports: Mapping[str, Any], customers: Mapping[str, Any]) -> list[str]:
+    """``exports.hashed_contacts`` needs a customers file mapping email or phone; the country code is
+    1 to 3 digits (an optional leading +)."""
+    problems = []
+    code = str(exports["default_country_code"]).strip()
+    if code and not re.fullmatch(r"\+?[1-9]\d{0,2}", code):
+        problems.append(f"exports.default_country_code must be 1 to 3 digits such as 44 or +1, got {code!r}")
+    mapped = customers["path"] and any(name in customers["columns"] for name in CONTACT_COLUMNS)
+    if exports["hashed_contacts"] and not mapped:
+        problems.append(
+            "exports.hashed_contacts needs sources.customers.columns.email or"
+            " sources.customers.columns.phone (a customers file with a contact column)"
+        )
+    return problems
+
+
+LOGO_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg")
+
+
+def _logo_problems(logo: str) -> list[str]:
+    """``report.logo``: empty, or an existing PNG, JPEG or SVG file (by name and by content)."""
+    if not logo:
+        return []
+    path = paths.resolve(logo)
+    if path.suffix.lower() not in LOGO_SUFFIXES:
+        return [f"report.logo must be a PNG, JPEG or SVG file (.png, .jpg, .jpeg, .svg), got {logo!r}"]
+    if not path.is_file():
+        return [f"report.logo: no such file {logo!r} (paths start at the project root)"]
+    try:
+        head = path.read_bytes()[:4096]
+    except OSError as err:
+        return [f"report.logo: cannot read {logo!r} ({err.strerror or type(err).__name__})"]
+    suffix = path.suffix.lower()
+    valid = (
+        head.startswith(b"\x89PNG\r\n\x1a\n")
+        if suffix == ".png"
+        else head.startswith(b"\xff\xd8\xff")
+        if suffix in (".jpg", ".jpeg")
+        else b"<svg" in head.lower()
+    )
+    if not valid:
+        return [f"report.logo: {logo!r} is not a {suffix[1:].upper()} image"]
+    return []
 
 
 def _parse_date(value: Any) -> dt.datetime | None:

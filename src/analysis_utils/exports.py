@@ -6,10 +6,12 @@ What the folder holds (methodology, section "Customer lists for the CRM team"):
   campaign needs (:data:`COLUMNS`);
 - one CSV per audience (:func:`audiences`): each segment, the customers whose segment moved down
   since the previous period, the high-risk customers of the valuable segments, each tier;
-- ``customers.xlsx``: one workbook with a sheet per list and summary sheets (lists, segments,
-  tiers), written byte-reproducibly (:func:`workbook_bytes`);
+- ``customers.xlsx``: one workbook with a sheet per list and summary sheets (report: client,
+  prepared by, report date; lists, segments, tiers), written byte-reproducibly (:func:`workbook_bytes`);
 - ``pseudonym_key.csv``: the pseudonym the client pages show -> the customer id;
-- ``README.txt``: the folder holds raw ids and is confidential.
+- ``README.txt``: the folder holds raw ids and is confidential;
+- ``audience_hashed.csv`` (only with ``exports.hashed_contacts``): SHA-256 digests of the customers'
+  normalised e-mail and phone (:func:`hashed_audience`), for the ad platforms' customer-list uploads.
 
 Everything but :func:`write_exports` is a pure function of tables and parameters.
 
@@ -28,6 +30,7 @@ its report showed it); the comparison report's migration matrix scores both on o
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -49,6 +52,9 @@ WORKBOOK = "customers.xlsx"
 CUSTOMERS_CSV = "customers.csv"
 KEY_CSV = "pseudonym_key.csv"
 README = "README.txt"
+HASHED_CSV = "audience_hashed.csv"  # exports.hashed_contacts: digests of e-mail and phone, no id
+HASHED_SETTINGS = {"sep": ",", "decimal": ".", "encoding": "utf-8"}  # what the ad platforms read
+REPORT_SHEET = "Report"  # first sheet: client, prepared by, period, report date
 CHANGES = ("up", "down", "same", "new")
 CORE_PROPERTIES = "docProps/core.xml"  # the workbook's author and created and modified times
 EXCEL_MAX_ROWS = 1_048_576  # rows of an Excel sheet, header included: a longer list is in its CSV only
@@ -286,6 +292,105 @@ def tier_summary(table: pd.DataFrame, tiers: Sequence[str]) -> pd.DataFrame:
     return summary.rename_axis("Tier").reset_index()
 
 
+def report_summary(
+    client: str, prepared_by: str, period: str, report_date: dt.date | None, previous: str | None
+) -> pd.DataFrame:
+    """The workbook's first sheet: the client, who prepared the lists, the period and its report
+    date (the period's as_of, as on the client pages), and the period compared with."""
+    rows = [
+        ("Client", client),
+        ("Prepared by", prepared_by or None),
+        ("Period", period),
+        ("Report date", report_date.isoformat() if report_date else None),
+        ("Segment change compared with period", previous or None),
+    ]
+    return pd.DataFrame(rows, columns=["Item", "Value"], dtype="object")  # None: an empty cell
+
+
+def normalise_email(value: Any) -> str | None:
+    """An e-mail address as the ad platforms hash it: trimmed and lower-case; None when it is no
+    address (empty, no ``@`` with text on both sides, or white space inside)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    text = str(value).strip().lower()
+    local, at, domain = text.rpartition("@")
+    if not at or not local or not domain or any(ch.isspace() for ch in text):
+        return None
+    return text
+
+
+def normalise_phone(value: Any, default_country_code: str = "") -> str | None:
+    """A phone number in E.164: ``+``, the country code and the number, digits only (at most 15).
+
+    ``+44 20 7946 0018`` and ``0044 20 7946 0018`` keep their country code; a number written
+    without one (``020 7946 0018``) loses its leading trunk ``0`` and takes ``default_country_code``
+    (exports.default_country_code), or is left out (None) when that is empty; a bracketed trunk
+    ``(0)`` after the country code is dropped (``+44 (0)20 ...``). Spaces, dots, dashes,
+    slashes and brackets are ignored; a number with any other character, or with fewer than 8 or more
+    than 15 digits, is None.
+    """
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    text = str(value).strip()
+    if not text or not re.fullmatch(r"\+?[0-9 .\-/()]+", text):
+        return None
+    digits = re.sub(r"\D", "", text.replace("(0)", ""))  # +44 (0)20 ...: the bracketed trunk 0 is not dialled
+    if text.startswith("+"):
+        number = digits
+    elif digits.startswith("00"):
+        number = digits[2:]
+    else:
+        code = str(default_country_code).strip().lstrip("+")
+        if not code:
+            return None
+        number = code + digits.removeprefix("0")
+    if not 8 <= len(number) <= 15 or number.startswith("0"):
+        return None
+    return f"+{number}"
+
+
+def sha256_hex(text: str | None) -> str | None:
+    """Lower-case hexadecimal SHA-256 of the UTF-8 text (None stays None)."""
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def hashed_audience(
+    table: pd.DataFrame, contacts: pd.DataFrame, default_country_code: str, order: Sequence[str]
+) -> pd.DataFrame:
+    """The period's customers with a usable contact, as the ad platforms' customer-list upload:
+    columns ``email`` and ``phone`` (SHA-256 of :func:`normalise_email` and :func:`normalise_phone`,
+    empty when the customer has none) and ``segment``. No customer id, no plain contact.
+
+    ``contacts``: customer_id, email, phone (sources.read_contacts). Of several rows of one customer,
+    the smallest normalised e-mail and phone are kept (independent of row order). Rows sorted by
+    segment (``order``), then by the digests.
+    """
+    plain = pd.DataFrame(
+        {
+            "customer_id": contacts["customer_id"].astype("string"),
+            "email": [normalise_email(v) for v in contacts["email"]],
+            "phone": [normalise_phone(v, default_country_code) for v in contacts["phone"]],
+        }
+    )
+    per_customer = plain.groupby("customer_id", dropna=True)[["email", "phone"]].min()
+    hashed = pd.DataFrame(
+        {
+            "email": [sha256_hex(v) if isinstance(v, str) else None for v in per_customer["email"]],
+            "phone": [sha256_hex(v) if isinstance(v, str) else None for v in per_customer["phone"]],
+        },
+        index=per_customer.index,
+        dtype="object",
+    )
+    del plain, per_customer  # the plain contacts go no further
+    members = table[["customer_id", "segment"]].astype({"customer_id": "string"})
+    joined = members.merge(hashed, left_on="customer_id", right_index=True, how="inner")
+    joined = joined[joined["email"].notna() | joined["phone"].notna()]
+    rank = {name: place for place, name in enumerate(order)}
+    joined = joined.assign(_order=joined["segment"].map(lambda name: rank.get(name, len(order))))
+    joined = joined.sort_values(["_order", "email", "phone"], kind="stable", na_position="last")
+    return joined[["email", "phone", "segment"]].reset_index(drop=True)
+
+
 def list_summary(lists: Sequence[Audience]) -> pd.DataFrame:
     """One row per list: its sheet, its CSV file, what it holds, how many customers."""
     return pd.DataFrame(
@@ -384,7 +489,8 @@ def readme_text(
         "This folder holds the client's RAW CUSTOMER IDS (and the key from the pseudonyms of the client\n"
         "reports to those ids). Share it only with the client's CRM or e-mail team, over a secure\n"
         "channel; never attach it to the client report.\n\n"
-        f"  {WORKBOOK:<36} every list below as a sheet, plus summary sheets (lists, segments, tiers)\n"
+        f"  {WORKBOOK:<36} every list below as a sheet, plus summary sheets"
+        " (report, lists, segments, tiers)\n"
         f"  {KEY_CSV:<36} pseudonym shown in the client reports -> customer id\n"
         f"{rows}\n\n"
         f"CSV files: separator {settings['sep']!r}, decimal mark {settings['decimal']!r},"
@@ -415,6 +521,7 @@ class Exports:
     stamp: dt.datetime  # the workbook's created and modified time
     readme: str
     previous: str | None  # the previous period compared with, None when there is none
+    hashed: pd.DataFrame | None = None  # audience_hashed.csv (exports.hashed_contacts), else None
 
 
 def build(run_dir: Path, period_name: str) -> Exports:
@@ -441,21 +548,44 @@ def build(run_dir: Path, period_name: str) -> Exports:
     formats.update(
         {"Share of customers": "0.0%", "Total CLV": MONEY, "Fewest points": DECIMAL, "Most points": DECIMAL}
     )
+    stamp = params.period(period_name).as_of if _declared(params, period_name) else dt.datetime(2000, 1, 1)
+    report_date = stamp.date() if _declared(params, period_name) else None
+    branding = params.values.get("report") or {}
     sheets = {
+        REPORT_SHEET: report_summary(
+            params.get("client.name"),
+            str(branding.get("prepared_by") or ""),
+            period_name,
+            report_date,
+            previous_name,
+        ),
         "Lists": list_summary(lists),
         "Segments": segment_summary(table, order, playbook),
         "Tiers": tier_summary(table, tiers),
         **{a.name: headed(a.customers) for a in lists if len(a.customers) < EXCEL_MAX_ROWS},
     }
-    stamp = params.period(period_name).as_of if _declared(params, period_name) else dt.datetime(2000, 1, 1)
+    hashed = None
+    readme = readme_text(params.get("client.name"), period_name, previous_name, settings, lists)
+    if (params.values.get("exports") or {}).get("hashed_contacts"):
+        from analysis_utils import engine, sources
+
+        contacts = sources.read_contacts(params, engine.connect(params.get("engine")))
+        hashed = hashed_audience(table, contacts, params.get("exports.default_country_code"), order)
+        readme += (
+            f"\n{HASHED_CSV}: {len(hashed):,} customers as SHA-256 digests of their e-mail"
+            " (trimmed, lower-case)\n"
+            "and phone (E.164), columns email, phone, segment, for the ad platforms' customer-list uploads\n"
+            "(filter by segment, then drop the segment column where the platform wants only the digests).\n"
+        )
     return Exports(
+        hashed=hashed,
         table=table,
         lists=lists,
         sheets={name: _with_currency(frame, currency) for name, frame in sheets.items()},
         formats={_currency_header(header, currency): fmt for header, fmt in formats.items()},
         settings=settings,
         stamp=stamp,
-        readme=readme_text(params.get("client.name"), period_name, previous_name, settings, lists),
+        readme=readme,
         previous=previous_name,
     )
 
@@ -471,6 +601,8 @@ def write_exports(run_dir: Path, period_name: str) -> list[Path]:
     ]
     written.append(_write(folder / KEY_CSV, csv_bytes(pseudonym_key(built.table), built.settings)))
     written.append(_write(folder / WORKBOOK, workbook_bytes(built.sheets, built.formats, built.stamp)))
+    if built.hashed is not None:
+        written.append(_write(folder / HASHED_CSV, csv_bytes(built.hashed, HASHED_SETTINGS)))
     written.append(_write(folder / README, built.readme.encode("utf-8")))
     return written
 
@@ -555,7 +687,7 @@ def _unique(lists: list[Audience]) -> list[Audience]:
     result = []
     for audience in lists:
         name, file, number = _sheet_name(audience.name), audience.file, 2
-        while name.lower() in seen_names or name.lower() in {"lists", "segments", "tiers"}:
+        while name.lower() in seen_names or name.lower() in {"report", "lists", "segments", "tiers"}:
             name = _sheet_name(f"{audience.name[:27]} {number}")
             number += 1
         stem, number = file.removesuffix(".csv"), 2

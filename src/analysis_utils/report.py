@@ -9,20 +9,26 @@ Rendering is in-process (nbconvert's command line costs about a second per file)
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
 import html
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import bleach
 import markupsafe
 import nbformat
+import yaml
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 from traitlets.config import Config
+
+from analysis_utils import paths
+from analysis_utils.config import RunParams
 
 AUDIENCES = ("client", "analyst")
 HIDDEN_FROM_CLIENT = {"parameters", "injected-parameters", "analyst-only"}
@@ -64,6 +70,12 @@ font-variant-numeric:tabular-nums}
 .jp-RenderedHTMLCommon tbody :is(td,th):first-child{min-width:6em}
 .jp-RenderedHTMLCommon table.text-table :is(td,th){text-align:left}
 .jp-RenderedHTMLCommon table.text-table td{min-width:8em}
+header.report-brand{display:flex;align-items:center;gap:1rem;border-bottom:1px solid #d5dde3;
+font-family:var(--jp-ui-font-family,system-ui,-apple-system,"Segoe UI",Roboto,sans-serif);
+padding:.4rem 0 .6rem 0;margin:0 0 .5rem 0;color:#1d2b36}
+header.report-brand img{max-height:3.5rem;max-width:12rem;width:auto;height:auto}
+header.report-brand .brand-client{font-size:1.1rem;font-weight:600}
+header.report-brand .brand-meta{font-size:.85rem;color:#5b6b78}
 @media print{
   @page{margin:12mm}
   body.jp-Notebook{max-width:none;padding:0;font-size:10.5pt}
@@ -228,20 +240,31 @@ def _exporter(audience: str) -> HTMLExporter:
     return exporter
 
 
-def render_notebook(notebook_path: Path, audience: str) -> str:
-    """HTML of an executed notebook for ``audience`` ("client" or "analyst")."""
+def render_notebook(notebook_path: Path, audience: str, branding: Branding | None = None) -> str:
+    """HTML of an executed notebook for ``audience`` ("client" or "analyst").
+
+    The client's version opens with the branding header (:func:`brand_header`): ``branding``, else
+    what the run's ``params.yaml`` beside the notebook says (:func:`run_branding`), else none.
+    """
     notebook = nbformat.read(notebook_path, as_version=4)
     title = notebook_path.stem.replace("_", " ")
     body, _ = _exporter(audience).from_notebook_node(notebook, resources={"metadata": {"name": title}})
     styles = REPORT_CSS + (CLIENT_CSS if audience == "client" else "")
     body = body.replace("</head>", f"<style>{styles}</style>\n</head>", 1)
-    return client_page(body) if audience == "client" else body
+    if audience != "client":
+        return body
+    if branding is None:
+        branding = run_branding(notebook_path.parent, _notebook_period(notebook))
+    return client_page(body, branding)
 
 
-def client_page(body: str) -> str:
+def client_page(body: str, branding: Branding | None = None) -> str:
     """The client's page: no scripts from the web (the file is read offline, and has no LaTeX),
-    and a table of contents of its sections after the title."""
+    the branding header first (when ``branding`` is given), and a table of contents of its
+    sections after the title."""
     body = EXTERNAL_SCRIPT.sub("", body)
+    if branding is not None:
+        body = _with_header(body, brand_header(branding))
     sections = SECTION_HEADING.findall(body)
     if not sections:
         return body
@@ -252,6 +275,97 @@ def client_page(body: str) -> str:
     if title_end < 0:
         at = body.index(">", at) + 1
     return body[:at] + toc + body[at:]
+
+
+# --------------------------------------------------------------------------- branding
+
+LOGO_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
+
+
+@dataclass(frozen=True)
+class Branding:
+    """The header of every client page: who the report is for, who prepared it, its date, a logo."""
+
+    client: str
+    prepared_by: str = ""
+    report_date: dt.date | None = None  # the period's as_of (never the wall clock: reruns stay identical)
+    logo: Path | None = None  # PNG, JPEG or SVG file, embedded as a data: URI
+
+
+def logo_uri(path: Path) -> str:
+    """The image file as a ``data:`` URI (the page stays one self-contained file)."""
+    kind = LOGO_TYPES[Path(path).suffix.lower()]
+    return f"data:{kind};base64,{base64.b64encode(Path(path).read_bytes()).decode('ascii')}"
+
+
+def long_date(day: dt.date) -> str:
+    """``31 December 2023``: English month names, whatever the machine's locale."""
+    months = (
+        "January", "February", "March", "April", "May", "June",
+        "July", "August", "September", "October", "November", "December",
+    )  # fmt: skip
+    return f"{day.day} {months[day.month - 1]} {day.year}"
+
+
+def brand_header(branding: Branding) -> str:
+    """The header block: logo (with alternative text), client name, "Prepared by ...", report date.
+    Every value is escaped: a client or firm name is text, never markup."""
+    parts = []
+    if branding.logo is not None:
+        owner = branding.prepared_by or branding.client
+        alt = html.escape(f"Logo of {owner}" if owner else "Logo")
+        parts.append(f'<img src="{logo_uri(branding.logo)}" alt="{alt}">')
+    meta = []
+    if branding.prepared_by:
+        meta.append(f"Prepared by {html.escape(branding.prepared_by)}")
+    if branding.report_date is not None:
+        meta.append(f"Report date: {html.escape(long_date(branding.report_date))}")
+    text = f'<div class="brand-client">{html.escape(branding.client)}</div>' if branding.client else ""
+    if meta:
+        text += f'<div class="brand-meta">{" &middot; ".join(meta)}</div>'
+    parts.append(f"<div>{text}</div>")
+    return f'<header class="report-brand">{"".join(parts)}</header>'
+
+
+def run_branding(run_dir: Path, period: str | None) -> Branding | None:
+    """The branding of a run from its ``params.yaml`` (None without one): the client's name,
+    ``report.prepared_by``, ``report.logo`` (relative to the project root) and the as_of date of
+    ``period`` (of the latest period when ``period`` is None or not declared, as for the comparison)."""
+    source = Path(run_dir) / "params.yaml"
+    if not source.is_file():
+        return None
+    values = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    params = RunParams(client=Path(run_dir).parent.name, source=source, values=values)
+    settings = values.get("report") or {}
+    periods = params.periods if values.get("periods") else []
+    chosen = [p for p in periods if p.name == period] or sorted(periods, key=lambda p: p.as_of)[-1:]
+    logo = settings.get("logo") or ""
+    return Branding(
+        client=str((values.get("client") or {}).get("name") or ""),
+        prepared_by=str(settings.get("prepared_by") or ""),
+        report_date=chosen[0].as_of.date() if chosen else None,
+        logo=paths.resolve(logo) if logo else None,
+    )
+
+
+def _notebook_period(notebook: nbformat.NotebookNode) -> str | None:
+    """The period a run notebook was executed for (papermill records its parameters)."""
+    parameters = notebook.get("metadata", {}).get("papermill", {}).get("parameters", {}) or {}
+    period = parameters.get("period")
+    return str(period) if period is not None else None
+
+
+def _with_header(body: str, header: str) -> str:
+    """``header`` first in the page's content (after ``<main>``, else after ``<body ...>``)."""
+    at = body.find("<main>")
+    if at >= 0:
+        at += len("<main>")
+    else:
+        start = body.find("<body")
+        if start < 0:
+            return header + body
+        at = body.index(">", start) + 1
+    return body[:at] + header + body[at:]
 
 
 def render_run(run_dir: Path) -> list[Path]:

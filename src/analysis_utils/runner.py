@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import papermill as pm
+import yaml
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
 
-from analysis_utils import exports, manifest, paths, privacy, report
+from analysis_utils import exports, manifest, paths, pdf, privacy, report
 from analysis_utils.config import RunParams, dump_params, load_params
 from analysis_utils.errors import ConfigError, CrmError, StageError, write_error
 
@@ -274,6 +275,10 @@ def run_job(job: Job) -> Outcome:
         render_started = time.perf_counter()
         _render(staging)
         timings["render"] = round(time.perf_counter() - render_started, 3)
+        if job.period != COMPARISON and _wants_pdf(staging):  # report.pdf: the client report on A4
+            pdf_started = time.perf_counter()
+            pdf.print_pdf(staging / pdf.CLIENT_REPORT)
+            timings["pdf"] = round(time.perf_counter() - pdf_started, 3)
         if job.period != COMPARISON:  # customer lists for the CRM team (raw ids: analyst index only)
             exports.write_exports(staging, job.period)
         (staging / PID_FILE).unlink(missing_ok=True)  # not part of the run (tidying spares a young folder)
@@ -406,6 +411,12 @@ def _describe_failure(err: Exception, staging: Path) -> str:
     if isinstance(err, OSError):
         return str(write_error(err, staging))
     return f"{type(err).__name__}: {' '.join(str(err).split())}"
+
+
+def _wants_pdf(staging: Path) -> bool:
+    """``report.pdf`` of the run's resolved parameters (and a client report to print)."""
+    values = yaml.safe_load((staging / "params.yaml").read_text(encoding="utf-8")) or {}
+    return bool((values.get("report") or {}).get("pdf")) and (staging / pdf.CLIENT_REPORT).is_file()
 
 
 def _render(staging: Path) -> None:

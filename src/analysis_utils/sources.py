@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analysis_utils import paths
-from analysis_utils.config import CUSTOMER_ATTRIBUTES, SOURCE_COLUMNS, Period, RunParams
+from analysis_utils.config import CONTACT_COLUMNS, CUSTOMER_ATTRIBUTES, SOURCE_COLUMNS, Period, RunParams
 from analysis_utils.engine import engine_errors
 from analysis_utils.io import (
     as_number,
@@ -150,6 +150,27 @@ def _customer_fields(raw: ir.Table, source: Mapping[str, Any], con: ibis.BaseBac
     if "birth_date" in columns:
         fields["birth_date"] = as_timestamp(raw[columns["birth_date"]], source["date_format"], con)
     return raw.select(**fields)
+
+
+def read_contacts(params: RunParams, con: ibis.BaseBackend) -> pd.DataFrame:
+    """customer_id and the mapped contact columns (email, phone) of the customers source, as text.
+
+    For ``exports.hashed_contacts`` only: the caller hashes them at once (exports.hashed_audience);
+    they never reach customer_360.parquet or any other output. Empty without a mapped contact column.
+    """
+    source = params.get("sources.customers")
+    columns = source["columns"]
+    wanted = [name for name in CONTACT_COLUMNS if name in columns]
+    if not source["path"] or not wanted:
+        return pd.DataFrame(columns=["customer_id", *CONTACT_COLUMNS], dtype="string")
+    with _opened(con, source, "customers") as raw:
+        fields = {"customer_id": as_text(raw[columns["customer_id"]])}
+        fields |= {name: as_text(raw[columns[name]]) for name in wanted}
+        rows = raw.select(**fields).to_pandas()
+    for name in CONTACT_COLUMNS:
+        if name not in rows.columns:
+            rows[name] = pd.NA
+    return rows[["customer_id", *CONTACT_COLUMNS]].astype("string")
 
 
 def clean_customers(
