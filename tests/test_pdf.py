@@ -10,9 +10,8 @@ import pytest
 import yaml
 from browser import _squeezed, normalise, table_cells
 
-from analysis_utils import cli, paths, pdf, report, runner
+from analysis_utils import cli, pdf, report, runner
 
-SAMPLE_RUN = paths.PROJECT_ROOT / "reports" / "sample" / "2023"
 HEADLINE_LABELS = ("Customers", "Revenue", "Revenue from the top", "Churn rate", "Revenue at risk")
 
 
@@ -26,14 +25,14 @@ def text_of(pdf_path: Path, first: int | None = None, last: int | None = None) -
 
 
 @pytest.fixture
-def published(tmp_path: Path) -> Path:
-    """A reports folder holding the sample's 2023 client page, rendered now from its saved notebook."""
-    if not (SAMPLE_RUN / "09_client_report.ipynb").is_file():
-        pytest.skip("no published sample run in reports/sample/2023 (run: crm-workbook run)")
+def published(sample_run: Path, tmp_path: Path) -> Path:
+    """A reports folder holding the sample's 2023 client page, rendered now from the notebook of the
+    session's sample run (tests/conftest.py)."""
+    source = sample_run / "2023"
     run = tmp_path / "reports" / "sample" / "2023"
     run.mkdir(parents=True)
-    shutil.copy(SAMPLE_RUN / "params.yaml", run)
-    shutil.copy(SAMPLE_RUN / "09_client_report.ipynb", run)
+    shutil.copy(source / "params.yaml", run)
+    shutil.copy(source / "09_client_report.ipynb", run)
     (run / "manifest.json").write_text("{}", encoding="utf-8")
     page = report.render_notebook(run / "09_client_report.ipynb", "client")
     (run / pdf.CLIENT_REPORT).write_text(page, encoding="utf-8")

@@ -80,7 +80,7 @@ header.report-brand .brand-meta{font-size:.85rem;color:#5b6b78}
   @page{margin:12mm}
   body.jp-Notebook{max-width:none;padding:0;font-size:10.5pt}
   a.anchor-link{display:none}
-  nav.report-toc a{color:inherit}
+  nav.report-toc{display:none}
   h2{break-before:auto;break-after:avoid}
   .jp-OutputArea-output img,.kpi-cards,.kpi-card{break-inside:avoid}
   .jp-OutputArea-output img{max-height:23cm}
