@@ -23,23 +23,13 @@ import unicodedata
 from html.parser import HTMLParser
 from pathlib import Path
 
+from analysis_utils.pdf import OFFLINE_FLAGS
+
 APT_TIMEOUT = 900  # seconds for each of apt-get update and apt-get install
 CHROMIUM_TIMEOUT = 120  # seconds for one page
 VIRTUAL_TIME_BUDGET = 5000  # virtual milliseconds the page gets to load before the DOM is dumped
 WINDOW_SIZE = "1280,2000"
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
-    f"--window-size={WINDOW_SIZE}",
-    f"--virtual-time-budget={VIRTUAL_TIME_BUDGET}",
-)
+FLAGS = (*OFFLINE_FLAGS, f"--window-size={WINDOW_SIZE}", f"--virtual-time-budget={VIRTUAL_TIME_BUDGET}")
 
 # Runs on load; writes what the browser shows into <pre id="check"> as JSON.
 CHECK_SCRIPT = """<script>

@@ -25,7 +25,7 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stab
 BROWSER_VARIABLE = "CRM_WORKBOOK_BROWSER"  # path of the browser to use, when not on the PATH
 TIMEOUT = 180  # seconds for one page
 PAGE_STYLE = "<style>@page{size:A4 portrait}</style>"
-FLAGS = (
+OFFLINE_FLAGS = (
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -35,9 +35,9 @@ FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--host-resolver-rules=MAP * ~NOTFOUND",
-    "--virtual-time-budget=5000",
-    "--no-pdf-header-footer",
 )
+"""Headless Chromium that fetches nothing: no background, update or sync traffic, no host resolves."""
+FLAGS = (*OFFLINE_FLAGS, "--virtual-time-budget=5000", "--no-pdf-header-footer")
 
 
 class BrowserUnavailable(CrmError):
