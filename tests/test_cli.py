@@ -117,10 +117,13 @@ def test_client_report_compares_with_the_previous_period_when_there_is_one(sampl
 
 
 def test_future_value_joins_the_customer_table_and_drives_churn_risk_only_when_trusted(sample_run):
+    values = pq.read_table(sample_run / "2024" / "future_value.parquet").to_pandas()
     customers = pq.read_table(sample_run / "2024" / "customers.parquet").to_pandas()
-    assert {"p_alive", "expected_purchases", "expected_spend", "clv", "clv_if_active"} <= set(
-        customers.columns
-    )
+    assert not {"p_alive", "clv"} & set(customers.columns)  # stage 05 never rewrites stage 02's table
+    customers = customers.merge(values, on="customer_id", how="left", validate="one_to_one")
+    c360 = pq.read_table(sample_run / "2024" / "customer_360.parquet").to_pandas()
+    joined = c360[["customer_id", "clv"]].merge(values[["customer_id", "clv"]], on="customer_id", how="left")
+    assert joined["clv_x"].equals(joined["clv_y"])  # the customer table carries stage 05's values
     modelled = customers.dropna(subset=["p_alive"])
     assert modelled["p_alive"].between(0, 1).all() and (modelled["clv"] >= 0).all()
     assert (customers.loc[customers["p_alive"].isna(), "monetary"] <= 0).all()  # no positive purchase day

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, optimize
 
-from analysis_utils import clv, config, paths
+from analysis_utils import clv, clv_value, config, paths
+from analysis_utils import clv_models as models
 from analysis_utils.errors import ConfigError
 
 CDNOW_LIKE = clv.BGNBDParams(r=0.243, alpha=4.414, a=0.793, b=2.426)  # published CDNOW fit, weeks
@@ -195,7 +196,10 @@ def test_expected_purchases_match_the_simulated_holdout(simulated):
 
 def test_clv_is_discounted_expected_purchases_times_spend(simulated):
     head = simulated.head(200).assign(T=lambda frame: frame["T"].round(0))  # shared (x, T) pairs
-    undiscounted = clv.customer_lifetime_value(CDNOW_LIKE, SPEND_LIKE, head, 12, 0.0, "weeks")
+    bgnbd = models.PURCHASE_MODELS["bgnbd"]
+    undiscounted = clv_value.customer_values(
+        bgnbd, CDNOW_LIKE, SPEND_LIKE, head, SETTINGS | {"annual_discount_rate": 0.0}
+    )
     horizon = 12 * clv.DAYS_PER_MONTH / 7
     purchases = clv.expected_purchases(CDNOW_LIKE, head["x"], head["t_x"], head["T"], horizon)
     spend = clv.expected_spend(SPEND_LIKE, head["x"], head["mean_repeat_spend"])
@@ -203,7 +207,12 @@ def test_clv_is_discounted_expected_purchases_times_spend(simulated):
     np.testing.assert_allclose(
         undiscounted["clv"], undiscounted["clv_if_active"] * undiscounted["p_alive"], rtol=1e-9
     )
-    discounted = clv.customer_lifetime_value(CDNOW_LIKE, SPEND_LIKE, head, 12, 0.1, "weeks")
+    np.testing.assert_allclose(
+        undiscounted["p_no_purchase_horizon"],
+        models.bgnbd_p_no_purchase(CDNOW_LIKE, head["x"], head["t_x"], head["T"], horizon),
+        rtol=1e-12,
+    )
+    discounted = clv_value.customer_values(bgnbd, CDNOW_LIKE, SPEND_LIKE, head, SETTINGS)
     assert (discounted["clv"] < undiscounted["clv"]).all()
     assert (
         discounted["clv"] > undiscounted["clv"] / 1.1
@@ -250,15 +259,24 @@ def test_unknown_time_unit_is_a_parameter_error():
         clv.summarise(clv.purchase_occasions(_orders(HAND_ORDERS), None, end), end, "months")
 
 
-def test_holdout_check_counts_what_happened_after_the_split():
+def test_holdout_customers_count_what_happened_after_the_split():
     start, split, end = datetime(2024, 1, 1), datetime(2024, 1, 10), datetime(2024, 1, 29)
     occasions = clv.purchase_occasions(_orders(HAND_ORDERS), start, end)
-    check = clv.holdout_check(occasions, start, split, end, "days")
-    actual = check.customers.set_index("customer_id")["actual"]
-    assert actual.to_dict() == {"A": 1}  # A bought on the 22nd; B and C arrived after the split
-    assert check.holdout_length == 19
-    assert check.tracking["actual"].iloc[-1] == 2  # A's repeats on the 8th and the 22nd
-    assert check.tracking["holdout"].sum() == 19
+    customers = clv.holdout_customers(occasions, split, end, "days").set_index("customer_id")
+    assert customers["actual"].to_dict() == {"A": 1}  # A bought on the 22nd; B and C arrived after the split
+    assert customers.loc["A", "holdout_last"] == 21  # 22 January, 21 days after A's first purchase
+    tracking = clv.tracking(occasions, customers.reset_index(), np.zeros_like, start, split, end, 1.0)
+    assert tracking["actual"].iloc[-1] == 2  # A's repeats on the 8th and the 22nd
+    assert tracking["holdout"].sum() == 19
+
+
+def test_the_stage_checks_every_model_and_uses_the_chosen_ones_check():
+    start, split, end = datetime(2024, 1, 1), datetime(2024, 1, 10), datetime(2024, 1, 29)
+    result = clv.future_value(_orders(HAND_ORDERS), start, end, SETTINGS | {"calibration_end": "2024-01-10"})
+    assert set(result.choice.checks) == {"bgnbd", "mbgnbd", "paretonbd"}
+    assert result.holdout is result.choice.checks[result.model]
+    assert result.holdout.holdout_length == 19 / 7 and result.holdout.calibration_end == split
+    assert list(result.values.columns) == ["customer_id", *clv.VALUE_COLUMNS]
 
 
 def test_calibration_end_defaults_to_the_middle_of_the_window_and_is_checked():

@@ -3,6 +3,7 @@ the closed forms, likelihoods against numerical integration, parameter recovery 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -227,8 +228,9 @@ def test_mbgnbd_fit_recovers_the_parameters_and_reports_convergence(simulated_mb
     report = models.convergence_report("mbgnbd", simulated_mbgnbd)
     assert report.converged and not report.flagged and report.fit.n_customers == 20_000
     assert (
-        report.gradient_norm < models.GRADIENT_TOLERANCE and report.restart_change < models.RESTART_TOLERANCE
+        report.gradient_norm < models.GRADIENT_TOLERANCE and report.likelihood_gap < models.RESTART_TOLERANCE
     )
+    assert report.restart_change < 0.01 and report.prediction_change < 0.01  # well identified here
     for name, true in vars(MBGNBD_LIKE).items():
         assert getattr(report.fit.params, name) == pytest.approx(true, rel=0.10), name
     assert models.fit_mbgnbd(simulated_mbgnbd) == report.fit
@@ -280,3 +282,20 @@ def test_a_fit_that_does_not_converge_is_flagged():
     report = models.fit_with_report(rising, np.zeros(3), clv.GammaGammaParams, 1)
     assert not report.converged and report.flagged
     assert report.record()["flagged"] is True
+
+
+def test_a_flat_ridge_of_the_likelihood_is_reported_but_not_flagged():
+    """Customers who barely drop out leave BG/NBD's a and b unidentified (only a/(a+b) ~ 0 matters):
+    the two starts stop apart in the parameters, not in likelihood or predictions."""
+    T = np.random.default_rng(61).uniform(30, 52, 6_000)
+    summary = models.simulate_mbgnbd(models.MBGNBDParams(r=0.8, alpha=10.0, a=0.01, b=15.0), T, seed=62)
+    report = models.convergence_report("bgnbd", summary)
+    assert report.converged and not report.flagged, report.record()
+    assert report.likelihood_gap < models.RESTART_TOLERANCE and report.prediction_change < 0.05
+
+
+def test_a_second_start_that_ends_far_apart_flags_the_fit(simulated_mbgnbd):
+    report = models.convergence_report("mbgnbd", simulated_mbgnbd)
+    worse = dataclasses.replace(report.restart, log_likelihood=report.fit.log_likelihood - 2.0)
+    moved = dataclasses.replace(report, restart=worse)
+    assert moved.flagged and moved.likelihood_gap == pytest.approx(2.0)

@@ -13,11 +13,24 @@ import pandas as pd
 import pytest
 from helpers import TEST_SALT
 
-from analysis_utils import cli, exports, privacy, report, rfm, segments
-from analysis_utils.config import dump_params
+from analysis_utils import (
+    cli,
+    comparison,
+    exports,
+    manifest,
+    migration,
+    privacy,
+    report,
+    rfm,
+    sample,
+    segments,
+)
+from analysis_utils.config import dump_params, load_params
 from analysis_utils.errors import ConfigError
+from analysis_utils.io import file_sha256
 
 SALT = "exports-test-salt"
+SAMPLE_TYPES = "data/sample/customer_types.csv"
 PERIODS = [
     {"name": "p1", "as_of": "2024-01-01", "window_days": 365},
     {"name": "p2", "as_of": "2025-01-01", "window_days": 366},
@@ -46,6 +59,7 @@ def customers_frame() -> pd.DataFrame:
             "recency_days": range(n),
             "frequency": [k + 1 for k in range(n)],
             "monetary": [100.5 + k for k in range(n)],
+            "aov": [(100.5 + k) / (k + 1) for k in range(n)],
             "last_order_date": pd.to_datetime([f"2024-12-{k + 1:02d} 13:45" for k in range(n)]),
             "r_score": score,
             "f_score": score,
@@ -60,8 +74,15 @@ def customers_frame() -> pd.DataFrame:
     )
 
 
-def write_run(client_dir: Path, params_values: dict, period: str, customers: pd.DataFrame) -> Path:
-    """A published-looking period run folder with the artifacts exports reads."""
+def write_run(
+    client_dir: Path,
+    params_values: dict,
+    period: str,
+    customers: pd.DataFrame,
+    moves: pd.DataFrame | None = None,
+) -> Path:
+    """A published-looking period run folder with the artifacts exports reads (``moves``: stage 06's
+    segment moves, migration.customer_moves; None for a period without a previous period)."""
     run = client_dir / period
     run.mkdir(parents=True)
     (run / "params.yaml").write_text(dump_params_values(params_values), encoding="utf-8")
@@ -71,11 +92,16 @@ def write_run(client_dir: Path, params_values: dict, period: str, customers: pd.
     pd.DataFrame({"customer_id": ids, "cluster": 0, "cluster_name": "Clientes fiéis"}).to_parquet(
         run / "clusters.parquet"
     )
-    pd.DataFrame({"customer_id": ids, "quadrant": "Best"}).to_parquet(run / "value_matrix.parquet")
-    tiers = pd.Categorical([CASES[i][2] for i in ids], categories=["Platinum", "Gold", "Silver", "Bronze"])
     pd.DataFrame(
+        {"customer_id": ids, "aov": customers["aov"], "frequency": customers["frequency"], "quadrant": "Best"}
+    ).to_parquet(run / "value_matrix.parquet")
+    tiers = pd.Categorical([CASES[i][2] for i in ids], categories=["Platinum", "Gold", "Silver", "Bronze"])
+    c360 = pd.DataFrame(
         {"customer_id": ids, "tier": tiers, "points_total": [10.0 * k for k in range(len(ids))], "rank": 1}
-    ).to_parquet(run / "customer_360.parquet")
+    )
+    if moves is not None:
+        c360 = c360.merge(moves, on="customer_id", how="left")
+    c360.to_parquet(run / "customer_360.parquet")
     scored = [i for i in ids if CASES[i][3] is not None]
     pd.DataFrame({"customer_id": scored, "churn_risk": [CASES[i][3] for i in scored]}).to_parquet(
         run / "churn_risk.parquet"
@@ -99,7 +125,8 @@ def runs(tmp_path, params_for, monkeypatch):
     before = now[now["customer_id"].map(lambda i: CASES[i][1] is not None)].copy()
     before["segment"] = before["customer_id"].map(lambda i: CASES[i][1])
     write_run(client_dir, params.values, "p1", before)
-    write_run(client_dir, params.values, "p2", now)
+    order = migration.segment_order(segments.load_segment_map())
+    write_run(client_dir, params.values, "p2", now, migration.customer_moves(before, now, before, order))
     return client_dir, params.values
 
 
@@ -111,11 +138,11 @@ def ids(frame: pd.DataFrame) -> set[str]:
 
 
 def test_segment_change_follows_the_segments_file_order():
-    order = exports.segment_order(segments.load_segment_map())
+    order = migration.segment_order(segments.load_segment_map())
     assert order[0] == "Champions" and order[-1] == rfm.NONPOSITIVE_SEGMENT
     now = pd.Series(["Loyal", "Champions", "Lost", "New", "Lost"])
     before = pd.Series(["Champions", "Loyal", "Lost", None, rfm.NONPOSITIVE_SEGMENT])
-    assert exports.segment_change(now, before, order).tolist() == ["down", "up", "same", "new", "up"]
+    assert migration.segment_change(now, before, order).tolist() == ["down", "up", "same", "new", "up"]
 
 
 def test_customer_table_joins_every_source_and_the_playbook(runs):
@@ -159,6 +186,10 @@ def test_without_a_previous_period_the_change_is_empty(runs):
     run = client_dir / "p2"
     only_p2 = {**values, "periods": [values["periods"][1]]}
     (run / "params.yaml").write_text(dump_params_values(only_p2), encoding="utf-8")
+    c360 = pd.read_parquet(run / "customer_360.parquet")  # stage 06 finds no previous period either
+    c360.assign(**{column: None for column in migration.MOVE_COLUMNS}).to_parquet(
+        run / "customer_360.parquet"
+    )
     built = exports.build(run, "p2")
     assert built.previous is None
     assert built.table["segment_change"].isna().all()
@@ -315,6 +346,10 @@ def test_sample_run_writes_exports_linked_only_from_the_analyst_index(sample_run
         index = (sample_run / period / "index.html").read_text(encoding="utf-8")
         assert "Customer lists (confidential: raw ids)" in index
         assert "href='exports/customers.xlsx'" in index and "href='exports/customers.csv'" in index
+        recorded = manifest.read(sample_run / period)["exports"]  # every list the CRM team gets, hashed
+        on_disk = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+        assert sorted(recorded) == on_disk and exports.WORKBOOK in recorded
+        assert all(recorded[name] == file_sha256(folder / name) for name in on_disk)
     pages = list(sample_run.glob("*/*.client.html"))
     assert pages
     for page in pages:
@@ -338,14 +373,15 @@ def test_sample_pseudonym_key_resolves_every_pseudonym_of_the_client_report(samp
 
 
 def test_sample_exports_match_their_tables_and_find_the_downgrades(sample_run, tmp_path, monkeypatch):
-    """On a copy of 2024 alone: every sheet and CSV equals its table, and the moved-down list holds
-    exactly the customers whose segment ranks lower in 2024 than in 2023's published customers."""
+    """On a copy of 2024 alone: every sheet and CSV equals its table; the moved-down list is the
+    lower triangle of the client report's migration matrix, carries 2023's net spend, and finds the
+    customers the sample plants as fading in its final year (sample.LAPSED_REPEAT_TYPES)."""
     monkeypatch.setenv(privacy.SALT_VARIABLE, TEST_SALT)
     client_dir = tmp_path / "sample"
     shutil.copytree(
         sample_run / "2024", client_dir / "2024", ignore=shutil.ignore_patterns("*.html", "*.ipynb")
     )
-    run = client_dir / "2024"  # 2023 not published beside it: its segments are computed from the data
+    run = client_dir / "2024"
     exports.write_exports(run, "2024")
     built = exports.build(run, "2024")
     assert built.previous == "2023"
@@ -353,17 +389,44 @@ def test_sample_exports_match_their_tables_and_find_the_downgrades(sample_run, t
     for audience in built.lists:
         check_csv(run / exports.FOLDER / audience.file, exports.headed(audience.customers), built.settings)
 
-    order = exports.segment_order(segments.load_segment_map())
-    rank = {name: place for place, name in enumerate(order)}
-    before = pd.read_parquet(sample_run / "2023" / "customers.parquet").set_index("customer_id")["segment"]
-    after = pd.read_parquet(run / "customers.parquet").set_index("customer_id")["segment"]
-    both = after.index.intersection(before.index)
-    down = {c for c in both if rank[after[c]] > rank[before[c]]}
-    assert down, "the sample has customers whose segment moved down"
+    params = load_params("params/clients/sample.yaml")
+    before = comparison.load_period(params, params.period("2023"), sample_run / "2023")
+    after = comparison.load_period(params, params.period("2024"), sample_run / "2024")
+    matrix = comparison.migration_between(params, before, after)
+    rank = {name: place for place, name in enumerate(migration.segment_order(segments.load_segment_map()))}
+    cells = [
+        (a, b) for a in matrix.index for b in matrix.columns if a != migration.NEW and b != migration.GONE
+    ]
+    downgrades = sum(int(matrix.loc[a, b]) for a, b in cells if rank[b] > rank[a])
     moved = {a.name: a for a in built.lists}["Moved down"].customers
-    assert set(moved["customer_id"]) == down
-    published = exports.read_csv(sample_run / "2024" / exports.FOLDER / "moved_down.csv", built.settings)
-    assert set(published["Customer id"]) == down  # the run itself (periods in parallel) found the same
+    assert len(moved) == downgrades > 0  # the same moves as the client report's matrix
+    spent = before.customers.set_index("customer_id")["monetary"].reindex(moved["customer_id"]).round(2)
+    assert np.allclose(moved["previous_net_spend"].to_numpy(), spent.to_numpy())
+    assert f"{spent.sum():,.2f} GBP in 2023" in {a.name: a for a in built.lists}["Moved down"].description
+
+    truth = pd.read_csv(SAMPLE_TYPES, dtype=str).set_index("customer_id")["planted_type"]
+    returning = after.customers[after.customers["customer_id"].isin(before.customers["customer_id"])]
+    planted = truth.reindex(returning["customer_id"]).isin(sample.LAPSED_REPEAT_TYPES).to_numpy()
+    fading = set(returning["customer_id"][planted])
+    found = fading & set(moved["customer_id"])
+    assert len(found) >= 0.8 * len(fading)  # the planted downgrades are found
+    share_in_list = truth.reindex(moved["customer_id"]).isin(sample.LAPSED_REPEAT_TYPES).mean()
+    assert share_in_list >= 1.4 * len(fading) / len(returning)  # and the list is rich in them
+
+    moves = built.sheets["Moves"].set_index("Segment in previous period")
+    assert int(moves["Moved down"].sum()) == len(moved)
+    book = openpyxl.load_workbook(run / exports.FOLDER / exports.WORKBOOK, read_only=True)
+    kpis = pd.read_parquet(run / "kpis.parquet").iloc[0]
+    kpi_rows = {row[0]: row[1] for row in book["KPIs"].iter_rows(min_row=2, values_only=True)}
+    assert kpi_rows["Customers who bought"] == kpis["active_customers"]
+    assert kpi_rows["Churn rate"] == pytest.approx(100 * kpis["churn_rate"], abs=0.005)
+    assert kpi_rows["Revenue"] == pytest.approx(kpis["revenue"], abs=0.005)
+    quadrants = pd.read_parquet(run / "value_matrix.parquet")["quadrant"].value_counts()
+    sheet = {row[0]: row[1] for row in book["Value matrix"].iter_rows(min_row=2, values_only=True)}
+    assert {k: v for k, v in sheet.items() if v} == quadrants.to_dict()
+    clusters = pd.read_parquet(run / "clusters.parquet")["cluster_name"].value_counts()
+    sheet = {row[0]: row[1] for row in book["Clusters"].iter_rows(min_row=2, values_only=True)}
+    assert sheet == clusters.to_dict()
     first = (run / exports.FOLDER / exports.WORKBOOK).read_bytes()
     exports.write_exports(run, "2024")
     assert (run / exports.FOLDER / exports.WORKBOOK).read_bytes() == first

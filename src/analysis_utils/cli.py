@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="reports folder (default: reports/)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="execute every stage, even those the published run computed with the same inputs and parameters",
+    )
 
     validate = commands.add_parser(
         "validate", help="check parameters and data, print the data-quality table", epilog=EPILOG
@@ -132,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
     from analysis_utils.config import load_params
 
     params = load_params(args.client, args.overrides)
-    jobs = runner.plan(params, args.period, args.out.resolve(), args.overrides)
+    jobs = runner.plan(params, args.period, args.out.resolve(), args.overrides, args.force)
     _warn_weak_salt(privacy.salt_from(params.values))
     runner.check_writable(args.out.resolve())
     if params.get("report.pdf"):  # report.pdf: say now, not after the notebooks, that no browser can print

@@ -12,11 +12,14 @@ t_x
 T
     Time from the first occasion to the end of observation (its exclusive end, midnight).
 mean_repeat_spend
-    Mean net amount of the repeat occasions (client currency); missing when x = 0. The first
+    Mean value of the repeat occasions (client currency); missing when x = 0. The first
     occasion is left out, as Gamma-Gamma models the spend of repeat purchases.
 mean_spend
-    Mean net amount of all the customer's occasions (client currency): the customer's own
+    Mean value of all the customer's occasions (client currency): the customer's own
     average, used for spend when Gamma-Gamma is not trusted.
+
+An occasion's *value* is its net amount, or its margin (net amount minus net cost) when every
+order the model sees carries ``cost`` (:func:`value_basis`); a margin can be zero or negative.
 
 BG/NBD (Fader, Hardie and Lee 2005): while active, a customer buys as a Poisson process of rate
 lambda ~ Gamma(r, alpha); after each repeat purchase the customer drops out with probability
@@ -54,26 +57,51 @@ SUMMARY_COLUMNS = (
     "first_purchase",
     "last_purchase",
 )
-VALUE_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv", "clv_if_active")
-"""Columns the model adds to the customer table (methodology section 11)."""
+VALUE_COLUMNS = (
+    "p_alive",
+    "expected_purchases",
+    "expected_spend",
+    "clv",
+    "clv_if_active",
+    "p_no_purchase_horizon",
+    "p_alive_low",
+    "p_alive_high",
+    "expected_purchases_low",
+    "expected_purchases_high",
+    "clv_low",
+    "clv_high",
+)
+"""Columns of stage 05's ``future_value.parquet`` besides customer_id (methodology section 11);
+the ``_low``/``_high`` bounds are missing when intervals are off (``clv.interval_draws: 0``)."""
 FREQUENCY_BUCKETS = 7  # calibration plot: x = 0, 1, ..., 6 and "7+"
 
 
 # ---------------------------------------------------------------------------- customer summary
 
 
+def value_basis(*tables: ir.Table | None) -> str:
+    """ "margin" when every given order table has a ``cost`` column (stage 01 sums it per order when
+    the client maps cost or margin), else "revenue"; None stands for no table."""
+    present = [table for table in tables if table is not None]
+    return "margin" if all("cost" in table.columns for table in present) else "revenue"
+
+
 def purchase_occasions(orders: ir.Table, start: datetime | None, end: datetime) -> ir.Table:
     """One row per customer and purchase day in ``[start, end)`` (Ibis, backend-neutral).
 
     Columns ``customer_id``, ``day`` (date), ``spend`` (net amount of the day's orders, client
-    currency, > 0) and ``first_day`` (the customer's first purchase day in the range).
-    ``start`` None = all orders before ``end``.
+    currency, > 0), ``value`` (the day's margin, net amount minus net cost, when the orders carry
+    ``cost``, else its net amount; may be <= 0) and ``first_day`` (the customer's first purchase
+    day in the range). ``start`` None = all orders before ``end``.
     """
     in_range = orders.order_date < end
     if start is not None:
         in_range &= orders.order_date >= start
     dated = orders.filter(in_range).mutate(day=orders.order_date.date())
-    days = dated.group_by(["customer_id", "day"]).aggregate(spend=exact_sum(dated.amount))
+    value = dated.amount - dated.cost if "cost" in dated.columns else dated.amount
+    days = dated.group_by(["customer_id", "day"]).aggregate(
+        spend=exact_sum(dated.amount), value=exact_sum(value)
+    )
     days = days.filter(days.spend > 0)
     return days.mutate(first_day=days.day.min().over(ibis.window(group_by="customer_id")))
 
@@ -84,13 +112,13 @@ def summarise(occasions: ir.Table, end: datetime, time_unit: str) -> pd.DataFram
     ``end`` is the exclusive end of observation; times are in ``time_unit``.
     """
     unit_days = _unit_days(time_unit)
-    repeat_spend = ibis.ifelse(occasions.day == occasions.first_day, 0.0, occasions.spend)
+    repeat_spend = ibis.ifelse(occasions.day == occasions.first_day, 0.0, occasions.value)
     per_customer = (
         occasions.group_by("customer_id")
         .aggregate(
             occasions=occasions.count(),
             repeat_spend=exact_sum(repeat_spend),
-            total_spend=exact_sum(occasions.spend),
+            total_spend=exact_sum(occasions.value),
             first_purchase=occasions.day.min(),
             last_purchase=occasions.day.max(),
         )
@@ -427,57 +455,7 @@ def _maximise(objective, start: np.ndarray, make, n_customers: int) -> Fit:
     return Fit(make(*np.exp(result.x)), log_likelihood, converged, n_customers)
 
 
-# ---------------------------------------------------------------------------- CLV
-
-
-def customer_lifetime_value(
-    bgnbd: BGNBDParams,
-    gamma_gamma: GammaGammaParams,
-    summary: pd.DataFrame,
-    horizon_months: int,
-    annual_discount_rate: float,
-    time_unit: str,
-    spend_model: bool = True,
-) -> pd.DataFrame:
-    """P(alive), expected purchases and spend, and discounted CLV of each customer of ``summary``.
-
-    ``spend_model`` False values each purchase at the customer's own mean spend (``mean_spend``)
-    instead of Gamma-Gamma's expectation (when the spend model is not trusted).
-
-    CLV = sum over months k = 1..horizon of (E[Y(k months)] - E[Y(k-1 months)]) x expected spend
-    x (1 + annual_discount_rate)^(-k/12): the purchases expected in month k, valued at the
-    customer's expected spend per occasion and discounted to the end of observation. A month is
-    365.25 / 12 days. ``expected_purchases`` is E[Y(horizon)], undiscounted. ``clv_if_active`` is
-    the same value for a customer known to be active (clv = clv_if_active x p_alive).
-    """
-    x, t_x, T = (summary[column].to_numpy(dtype="float64") for column in ("x", "t_x", "T"))
-    months = np.arange(horizon_months + 1)
-    horizons = months * DAYS_PER_MONTH / _unit_days(time_unit)
-    # the hypergeometric terms depend on (x, T) only: computed once per distinct pair
-    pairs = pd.DataFrame({"x": x, "T": T})
-    pair_of_customer = pairs.groupby(["x", "T"], sort=True).ngroup().to_numpy()
-    distinct = pairs.drop_duplicates().sort_values(["x", "T"]).to_numpy()
-    if_alive = expected_purchases_if_alive(bgnbd, distinct[:, [0]], distinct[:, [1]], horizons[None, :])[
-        pair_of_customer
-    ]
-    discount = (1 + annual_discount_rate) ** (-months[1:] / 12)
-    spend = (
-        expected_spend(gamma_gamma, x, summary["mean_repeat_spend"].to_numpy(dtype="float64"))
-        if spend_model
-        else summary["mean_spend"].to_numpy(dtype="float64")
-    )
-    alive = p_alive(bgnbd, x, t_x, T)
-    value_if_active = spend * (np.diff(if_alive, axis=1) @ discount)
-    return pd.DataFrame(
-        {
-            "customer_id": summary["customer_id"].to_numpy(),
-            "p_alive": alive,
-            "expected_purchases": if_alive[:, -1] * alive,
-            "expected_spend": spend,
-            "clv": value_if_active * alive,
-            "clv_if_active": value_if_active,
-        }
-    )
+# ---------------------------------------------------------------------------- spend check
 
 
 def spend_frequency_correlation(summary: pd.DataFrame) -> float:
@@ -508,6 +486,7 @@ def simulate_bgnbd(params: BGNBDParams, T: np.ndarray, seed: int, holdout: float
     x = np.zeros(len(T), dtype="int64")
     t_x = np.zeros(len(T))
     later = np.zeros(len(T), dtype="int64")
+    last = np.full(len(T), np.nan)
     active = np.arange(len(T))
     while active.size:
         clock[active] += rng.exponential(1 / rate[active])
@@ -515,9 +494,19 @@ def simulate_bgnbd(params: BGNBDParams, T: np.ndarray, seed: int, holdout: float
         observed = bought[clock[bought] < T[bought]]
         x[observed] += 1
         t_x[observed] = clock[observed]
-        later[bought[clock[bought] >= T[bought]]] += 1
+        in_holdout = bought[clock[bought] >= T[bought]]
+        later[in_holdout] += 1
+        last[in_holdout] = clock[in_holdout]
         active = bought[rng.random(bought.size) >= dropout[bought]]
-    return pd.DataFrame({"x": x, "t_x": t_x, "T": T, "holdout_purchases": later})
+    return simulated_summary(x, t_x, T, later, last)
+
+
+def simulated_summary(
+    x: np.ndarray, t_x: np.ndarray, T: np.ndarray, later: np.ndarray, last: np.ndarray
+) -> pd.DataFrame:
+    """A simulator's output: the summary (x, t_x, T), ``holdout_purchases`` (purchases in the
+    holdout) and ``holdout_last`` (time of the last of them since the first purchase, NaN when none)."""
+    return pd.DataFrame({"x": x, "t_x": t_x, "T": T, "holdout_purchases": later, "holdout_last": last})
 
 
 def simulate_gamma_gamma(params: GammaGammaParams, x: np.ndarray, seed: int) -> np.ndarray:
@@ -534,12 +523,12 @@ def simulate_gamma_gamma(params: GammaGammaParams, x: np.ndarray, seed: int) -> 
 
 @dataclass(frozen=True)
 class HoldoutCheck:
-    """Calibration/holdout validation of BG/NBD (methodology section 11.3).
+    """Calibration/holdout validation of a purchase model (methodology section 11.3).
 
-    ``customers``: customer_id, x, t_x, T (calibration), predicted and actual holdout occasions.
-    ``by_frequency``: per calibration x (0..6, "7+"): customers, mean actual, mean predicted.
-    ``tracking``: per time unit since the window start: cumulative repeat occasions of the
-    calibration customers, actual and predicted (BG/NBD fitted on the calibration period).
+    ``fit``: the model fitted on the calibration part. ``customers``: customer_id, x, t_x, T
+    (calibration), predicted and actual holdout occasions. ``by_frequency``: per calibration x
+    (0..6, "7+"): customers, mean actual, mean predicted. ``tracking``: per time unit since the
+    window start: cumulative repeat occasions of the calibration customers, actual and predicted.
     """
 
     calibration_end: datetime
@@ -574,38 +563,34 @@ class HoldoutCheck:
         return (self.total_predicted - actual) / actual if actual else float("nan")
 
 
-def holdout_check(
-    occasions: ir.Table, start: datetime | None, calibration_end: datetime, end: datetime, time_unit: str
-) -> HoldoutCheck:
-    """Fit BG/NBD on the occasions before ``calibration_end`` and compare its predictions for
-    ``[calibration_end, end)`` with the purchases that happened there.
+def holdout_customers(
+    occasions: ir.Table, calibration_end: datetime, end: datetime, time_unit: str
+) -> pd.DataFrame:
+    """The calibration summary (:func:`summarise` of the occasions before ``calibration_end``) with
+    each customer's purchase occasions in ``[calibration_end, end)``, ``actual``, and the time of
+    the last of them since their first purchase, ``holdout_last`` (NaN when none).
 
     ``occasions`` is :func:`purchase_occasions` of ``[start, end)``: a customer first seen before
-    the split has the same first day in the calibration range as in the whole range.
+    the split has the same first day in the calibration range as in the whole range; customers
+    first seen after the split are not in the table.
     """
-    unit_days = _unit_days(time_unit)
     split_day = calibration_end.date()
     calibration = summarise(occasions.filter(occasions.day < split_day), calibration_end, time_unit)
-    fit = fit_bgnbd(calibration)
-    holdout_length = (end - calibration_end).days / unit_days
     holdout = occasions.filter(occasions.day >= split_day)
-    actual = holdout.group_by("customer_id").aggregate(actual=holdout.count()).to_pandas()
-    customers = calibration[["customer_id", "x", "t_x", "T"]].merge(actual, on="customer_id", how="left")
+    actual = (
+        holdout.group_by("customer_id")
+        .aggregate(actual=holdout.count(), last_day=holdout.day.max())
+        .to_pandas()
+    )
+    customers = calibration.merge(actual, on="customer_id", how="left")
     customers["actual"] = customers["actual"].fillna(0).astype("int64")
-    customers["predicted"] = expected_purchases(
-        fit.params, customers["x"], customers["t_x"], customers["T"], holdout_length
-    )
-    return HoldoutCheck(
-        calibration_end=calibration_end,
-        holdout_length=holdout_length,
-        fit=fit,
-        customers=customers[["customer_id", "x", "t_x", "T", "predicted", "actual"]],
-        by_frequency=_by_frequency(customers),
-        tracking=_tracking(occasions, calibration, fit.params, start, calibration_end, end, unit_days),
-    )
+    since_first = pd.to_datetime(customers["last_day"]) - customers["first_purchase"]
+    customers["holdout_last"] = since_first.dt.days / _unit_days(time_unit)
+    return customers.drop(columns="last_day")
 
 
-def _by_frequency(customers: pd.DataFrame) -> pd.DataFrame:
+def by_frequency(customers: pd.DataFrame) -> pd.DataFrame:
+    """Per calibration x (0..6, "7+"): customers, mean actual and mean predicted holdout purchases."""
     bucket = customers["x"].clip(upper=FREQUENCY_BUCKETS)
     labels = [str(k) for k in range(FREQUENCY_BUCKETS)] + [f"{FREQUENCY_BUCKETS}+"]
     table = customers.groupby(bucket).agg(
@@ -616,16 +601,18 @@ def _by_frequency(customers: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-def _tracking(
+def tracking(
     occasions: ir.Table,
     calibration: pd.DataFrame,
-    params: BGNBDParams,
+    expected_new,
     start: datetime | None,
     calibration_end: datetime,
     end: datetime,
     unit_days: float,
 ) -> pd.DataFrame:
-    """Cumulative repeat occasions per time unit, actual and predicted, of the calibration customers."""
+    """Cumulative repeat occasions per time unit since the window start, actual and predicted, of
+    the calibration customers; ``expected_new(t)`` is a fitted model's E[X(t)] for a customer just
+    acquired (array in, array out), summed over the cohorts of first purchase."""
     origin = pd.Timestamp((start or calibration["first_purchase"].min()).date())
     n_units = int(np.ceil((pd.Timestamp(end.date()) - origin).days / unit_days))
     repeats = occasions.filter(
@@ -637,7 +624,7 @@ def _tracking(
     cohorts = ((calibration["first_purchase"] - origin).dt.days / unit_days).value_counts()
     ends = np.arange(1, n_units + 1, dtype="float64")
     since_first = np.clip(ends[:, None] - cohorts.index.to_numpy()[None, :], 0, None)
-    predicted = expected_purchases_new(params, since_first) @ cohorts.to_numpy(dtype="float64")
+    predicted = expected_new(since_first) @ cohorts.to_numpy(dtype="float64")
     calibration_units = (pd.Timestamp(calibration_end.date()) - origin).days / unit_days
     return pd.DataFrame(
         {
@@ -654,12 +641,16 @@ def _tracking(
 
 @dataclass(frozen=True)
 class FutureValue:
-    """Stage 05's outcome: per-customer values, both fits, the holdout check, and whether the
-    model is trustworthy enough to replace the rule-based churn risk (and why)."""
+    """Stage 05's outcome: per-customer values (``values``: customer_id and :data:`VALUE_COLUMNS`),
+    the chosen purchase model's fit on the whole period (``purchase``, a model of
+    analysis_utils.clv_models.PURCHASE_MODELS named ``model``), the Gamma-Gamma fit, the chosen
+    model's holdout check, the comparison of the models (``choice``, clv_choice.ModelChoice), the
+    parameter draws of the intervals (``draws``, None when off), the value basis ("revenue" or
+    "margin") and whether the model is trustworthy (and why)."""
 
     summary: pd.DataFrame
     values: pd.DataFrame
-    bgnbd: Fit
+    purchase: Fit
     gamma_gamma: Fit
     holdout: HoldoutCheck
     spend_correlation: float
@@ -668,15 +659,20 @@ class FutureValue:
     spend_trusted: bool = True
     spend_reason: str = ""
     window_start: datetime | None = None  # the period's window start (the models may see earlier history)
+    model: str = "bgnbd"
+    choice: Any = None
+    draws: Any = None
+    basis: str = "revenue"
 
     def model_record(self) -> dict[str, Any]:
         """The fitted parameters and checks as plain values (saved as clv_model.json)."""
         return {
-            "bgnbd": {name: float(value) for name, value in asdict(self.bgnbd.params).items()},
-            "bgnbd_log_likelihood": self.bgnbd.log_likelihood,
+            "model": self.model,
+            "purchase": {name: float(value) for name, value in asdict(self.purchase.params).items()},
+            "purchase_log_likelihood": self.purchase.log_likelihood,
             "gamma_gamma": {name: float(value) for name, value in asdict(self.gamma_gamma.params).items()},
             "gamma_gamma_log_likelihood": self.gamma_gamma.log_likelihood,
-            "customers": self.bgnbd.n_customers,
+            "customers": self.purchase.n_customers,
             "repeat_buyers": self.gamma_gamma.n_customers,
             "calibration_end": self.holdout.calibration_end.date().isoformat(),
             "holdout_actual": self.holdout.total_actual,
@@ -687,7 +683,17 @@ class FutureValue:
             "reason": self.reason,
             "spend_trusted": self.spend_trusted,
             "spend_reason": self.spend_reason,
+            "value_basis": self.basis,
+            "nonpositive_value_customers": nonpositive_value_customers(self.summary),
+            "interval_draws": 0 if self.draws is None else len(self.draws),
+            "choice": None if self.choice is None else self.choice.record(),
         }
+
+
+def nonpositive_value_customers(summary: pd.DataFrame) -> int:
+    """Customers whose mean value per purchase day is zero or negative (possible on margin): valued
+    at zero per future purchase (clv_value.value_per_purchase)."""
+    return int(((summary["mean_spend"] <= 0) | (summary["mean_repeat_spend"] <= 0)).sum())
 
 
 def calibration_end(
@@ -719,45 +725,63 @@ def future_value(
     settings: Mapping[str, Any],
     earlier: ir.Table | None = None,
 ) -> FutureValue:
-    """Fit BG/NBD and Gamma-Gamma on the period's orders in ``[start, end)`` and value every customer.
+    """Choose a purchase model on the holdout, fit it and Gamma-Gamma on the period's orders in
+    ``[start, end)`` and value every customer.
 
-    ``settings`` is the ``clv`` parameter section. The purchase model is *trusted* for value when
-    its fits converged, there are at least ``min_repeat_buyers`` repeat buyers and the
+    ``settings`` is the ``clv`` parameter section. The purchase model is chosen by
+    analysis_utils.clv_choice (``clv.model``). It is *trusted* for value when its fit on the whole
+    period converged, there are at least ``min_repeat_buyers`` repeat buyers and its
     calibration/holdout total is within ``max_holdout_error`` of what happened. The spend model is
     trusted when its fit converged, q exceeds 1 (finite mean spend) and the spend-frequency
     correlation of repeat buyers is below :data:`MAX_SPEND_CORRELATION` in size; otherwise each
-    purchase is valued at the customer's own mean spend. Whether the model may rank churn risk
-    is decided separately, on the holdout (analysis_utils.risk).
+    purchase is valued at the customer's own mean. Values are on margin when every order seen
+    carries ``cost`` (:func:`value_basis`). With ``interval_draws`` > 0 every value gets its 80%
+    interval (analysis_utils.clv_value). Whether the model may rank churn risk is decided
+    separately, on the holdout (analysis_utils.risk).
 
-    ``earlier`` (customer_id, order_date, amount: stage 01's orders before the window) lets the
-    models see each customer's whole history in the export (left truncation): the clock starts at
-    the first purchase in the export, and customers who bought only before the window count in the
-    fit (their silence since is what identifies dropout). The split stays in the middle of the window.
+    ``earlier`` (customer_id, order_date, amount[, cost]: stage 01's orders before the window)
+    lets the models see each customer's whole history in the export (left truncation): the clock
+    starts at the first purchase in the export, and customers who bought only before the window
+    count in the fit (their silence since is what identifies dropout). The split stays in the
+    middle of the window.
     """
+    # the model choice and the values build on this module: imported here, not at the top
+    from analysis_utils import clv_choice, clv_models, clv_value
+
     time_unit = settings["time_unit"]
+    basis = value_basis(orders, earlier)
     seen = orders if earlier is None else orders.select(*earlier.columns).union(earlier)
     since = start if earlier is None else None
     occasions = purchase_occasions(seen, since, end).cache()  # read by the summary and the check
     summary = summarise(occasions, end, time_unit)
-    bgnbd, gamma_gamma = fit_bgnbd(summary), fit_gamma_gamma(summary)
     split = calibration_end(settings, start, end, summary["first_purchase"].min().to_pydatetime())
-    holdout = holdout_check(occasions, since, split, end, time_unit)
+    choice = clv_choice.choose_model(occasions, summary, since, split, end, settings)
+    model, purchase = clv_models.PURCHASE_MODELS[choice.chosen], choice.fit.fit
+    gamma_gamma = fit_gamma_gamma(summary)
     correlation = spend_frequency_correlation(summary)
     spend_trusted, spend_reason = _spend_trust(gamma_gamma, correlation)
-    values = customer_lifetime_value(
-        bgnbd.params,
-        gamma_gamma.params,
-        summary,
-        settings["horizon_months"],
-        settings["annual_discount_rate"],
-        time_unit,
-        spend_model=spend_trusted,
+    values = clv_value.customer_values(
+        model, purchase.params, gamma_gamma.params, summary, settings, spend_trusted
     )
-    trusted, reason = _trust(bgnbd, gamma_gamma, holdout, settings)
+    draws = None
+    if settings["interval_draws"] and not choice.fit.flagged:
+        draws = clv_value.parameter_draws(
+            model,
+            purchase,
+            gamma_gamma if spend_trusted else None,
+            summary,
+            settings["interval_draws"],
+            settings["interval_seed"],
+        )
+        bounds, _ = clv_value.value_intervals(model, draws, gamma_gamma.params, summary, settings)
+        values = values.merge(bounds, on="customer_id")
+    values = values.reindex(columns=["customer_id", *VALUE_COLUMNS])
+    holdout = choice.checks[choice.chosen]
+    trusted, reason = _trust(choice.fit, gamma_gamma, holdout, settings)
     return FutureValue(
         summary,
         values,
-        bgnbd,
+        purchase,
         gamma_gamma,
         holdout,
         correlation,
@@ -766,19 +790,24 @@ def future_value(
         spend_trusted,
         spend_reason,
         start,
+        choice.chosen,
+        choice,
+        draws,
+        basis,
     )
 
 
 def _trust(
-    bgnbd: Fit, gamma_gamma: Fit, holdout: HoldoutCheck, settings: Mapping[str, Any]
+    purchase, gamma_gamma: Fit, holdout: HoldoutCheck, settings: Mapping[str, Any]
 ) -> tuple[bool, str]:
+    """``purchase``: the chosen model's convergence report on the whole period."""
     if gamma_gamma.n_customers < settings["min_repeat_buyers"]:
         return False, (
             f"only {gamma_gamma.n_customers:,} customers bought more than once in the period, "
             f"fewer than the {settings['min_repeat_buyers']:,} the model needs"
         )
-    if not (bgnbd.converged and holdout.fit.converged):
-        return False, "the purchase model's fit did not converge"
+    if purchase.flagged or not holdout.fit.converged:
+        return False, "the purchase model's fit did not converge to a clear optimum"
     error = holdout.relative_error
     if not abs(error) <= settings["max_holdout_error"]:
         return False, (

@@ -4,7 +4,8 @@ of no purchase over a horizon for each, and a convergence report per fit.
 Definitions: docs/methodology.md, section 11.6. The customer summary (x, t_x, T) is
 :func:`analysis_utils.clv.summarise`'s; every model is fitted like BG/NBD, by
 :func:`analysis_utils.clv._maximise` (maximum a posteriori over the log-parameters with the weak
-Normal(0, 5) prior, in effect maximum likelihood). Not yet used by the report.
+Normal(0, 5) prior, in effect maximum likelihood). :data:`PURCHASE_MODELS` names the three models
+(BG/NBD included) for stage 05's choice on the holdout (analysis_utils.clv_choice).
 
 MBG/NBD (Batislam, Denizel and Filiztekinoglu 2007)
     BG/NBD in which the customer may also drop out at time 0, right after the first purchase:
@@ -18,20 +19,23 @@ Pareto/NBD (Schmittlein, Morrison and Colombo 1987)
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from collections.abc import Callable
+from dataclasses import astuple, dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from analysis_utils import clv, risk
+from analysis_utils import clv
 
 GRADIENT_TOLERANCE = 1e-3
 """Largest norm of the gradient of the mean negative log-posterior (over log-parameters) at the
 optimum for which a fit counts as at an optimum (:class:`ConvergenceReport`)."""
-RESTART_TOLERANCE = 0.01
-"""Largest relative change of any parameter between the fit and a refit from a second start."""
+RESTART_TOLERANCE = 0.5
+"""Largest difference of total log-likelihood between the fit and a refit from a second start for
+which both count as the same optimum (:class:`ConvergenceReport`): 0.5 is what moving one parameter
+by one standard error costs, so two such fits differ by less than the data can tell apart."""
 SECOND_START_SHIFT = np.log(3.0)
 """The second start: every log-parameter of the first moved by this, alternately up and down."""
 
@@ -39,7 +43,7 @@ SECOND_START_SHIFT = np.log(3.0)
 # ---------------------------------------------------------------------------- shared
 
 
-def _grouped(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def grouped_summary(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Distinct (x, t_x, T) of a summary and the number of customers of each."""
     typed = summary.astype({"x": "float64", "t_x": "float64", "T": "float64"})
     triples = typed.groupby(["x", "t_x", "T"], sort=True).size().reset_index(name="customers")
@@ -73,9 +77,16 @@ def bgnbd_p_no_purchase(
     params: clv.BGNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, horizon: float | np.ndarray
 ) -> np.ndarray:
     """BG/NBD P(no purchase in (T, T + t] | x, t_x, T) =
-    1 - P(alive) + P(alive) ((alpha+T)/(alpha+T+t))^(r+x) (:func:`analysis_utils.risk.p_no_purchase`)."""
-    x, t_x, T = _arrays(x, t_x, T)
-    return risk.p_no_purchase(params, pd.DataFrame({"x": x, "t_x": t_x, "T": T}), horizon)
+    1 - P(alive) + P(alive) ((alpha+T)/(alpha+T+t))^(r+x): gone, or alive with a Gamma(r + x,
+    alpha + T) posterior purchase rate that yields no purchase in t."""
+    x, t_x, T, horizon = _arrays(x, t_x, T, horizon)
+    return _quiet_or_gone(clv.p_alive(params, x, t_x, T), params, x, T, horizon)
+
+
+def _quiet_or_gone(alive: np.ndarray, params: Any, x: np.ndarray, T: np.ndarray, horizon: np.ndarray):
+    """1 - P(alive) + P(alive) ((alpha+T)/(alpha+T+t))^(r+x), BG/NBD's and MBG/NBD's P(no purchase)."""
+    quiet = np.exp((params.r + x) * np.log((params.alpha + T) / (params.alpha + T + horizon)))
+    return 1.0 - alive + alive * quiet
 
 
 def bgnbd_probability_of_purchases(params: clv.BGNBDParams, x: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -177,9 +188,7 @@ def mbgnbd_p_no_purchase(
     as in BG/NBD, an active customer only drops out after a purchase, so buying nothing while
     active is the Gamma(r + x, alpha + T) rate yielding no event in t."""
     x, t_x, T, horizon = _arrays(x, t_x, T, horizon)
-    alive = mbgnbd_p_alive(params, x, t_x, T)
-    quiet = np.exp((params.r + x) * np.log((params.alpha + T) / (params.alpha + T + horizon)))
-    return 1.0 - alive + alive * quiet
+    return _quiet_or_gone(mbgnbd_p_alive(params, x, t_x, T), params, x, T, horizon)
 
 
 def mbgnbd_objective(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, counts: np.ndarray):
@@ -246,6 +255,7 @@ def simulate_mbgnbd(params: MBGNBDParams, T: np.ndarray, seed: int, holdout: flo
     x = np.zeros(len(T), dtype="int64")
     t_x = np.zeros(len(T))
     later = np.zeros(len(T), dtype="int64")
+    last = np.full(len(T), np.nan)
     active = np.flatnonzero(rng.random(len(T)) >= dropout)  # the draw at the first purchase
     while active.size:
         clock[active] += rng.exponential(1 / rate[active])
@@ -253,9 +263,11 @@ def simulate_mbgnbd(params: MBGNBDParams, T: np.ndarray, seed: int, holdout: flo
         observed = bought[clock[bought] < T[bought]]
         x[observed] += 1
         t_x[observed] = clock[observed]
-        later[bought[clock[bought] >= T[bought]]] += 1
+        in_holdout = bought[clock[bought] >= T[bought]]
+        later[in_holdout] += 1
+        last[in_holdout] = clock[in_holdout]
         active = bought[rng.random(bought.size) >= dropout[bought]]
-    return pd.DataFrame({"x": x, "t_x": t_x, "T": T, "holdout_purchases": later})
+    return clv.simulated_summary(x, t_x, T, later, last)
 
 
 # ---------------------------------------------------------------------------- Pareto/NBD
@@ -283,14 +295,20 @@ def pareto_nbd_log_likelihood(
     with A0 of :func:`_pareto_log_a0`, the term of a customer gone between t_x and T. Computed in
     logs: the two terms of the bracket by logaddexp, A0 as a difference of logs by log1p.
     """
-    r, alpha, s, beta = astuple(params)
     x, t_x, T = _arrays(x, t_x, T)
+    return _pareto_log_likelihood_given_a0(params, x, T, _pareto_log_a0(params, x, t_x, T))
+
+
+def _pareto_log_likelihood_given_a0(
+    params: ParetoNBDParams, x: np.ndarray, T: np.ndarray, log_a0: np.ndarray
+) -> np.ndarray:
+    r, alpha, s, beta = astuple(params)
     return (
         special.gammaln(r + x)
         - special.gammaln(r)
         + r * np.log(alpha)
         + s * np.log(beta)
-        + np.logaddexp(_pareto_log_active(params, x, T), _pareto_log_gone(params, x, t_x, T))
+        + np.logaddexp(_pareto_log_active(params, x, T), _pareto_log_gone(params, x, log_a0))
     )
 
 
@@ -298,37 +316,44 @@ def _pareto_log_active(params: ParetoNBDParams, x: np.ndarray, T: np.ndarray) ->
     return -(params.r + x) * np.log(params.alpha + T) - params.s * np.log(params.beta + T)
 
 
-def _pareto_log_gone(params: ParetoNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
-    return np.log(params.s) - np.log(params.r + params.s + x) + _pareto_log_a0(params, x, t_x, T)
+def _pareto_log_gone(params: ParetoNBDParams, x: np.ndarray, log_a0: np.ndarray) -> np.ndarray:
+    return np.log(params.s) - np.log(params.r + params.s + x) + log_a0
 
 
 def _pareto_log_a0(params: ParetoNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """ln A0, A0 = F(t_x) - F(T) with, for alpha >= beta,
+    """ln A0, A0 = F(t_x) - F(T) with F of :func:`_pareto_log_f`; -inf when t_x = T (nothing
+    between them)."""
+    return _log_difference(_pareto_log_f(params, x, t_x), _pareto_log_f(params, x, T))
+
+
+def _log_difference(at_last: np.ndarray, at_end: np.ndarray) -> np.ndarray:
+    """ln(e^at_last - e^at_end) for at_end <= at_last, by log1p."""
+    with np.errstate(divide="ignore"):
+        return at_last + np.log1p(-np.exp(np.minimum(at_end - at_last, 0.0)))
+
+
+def _pareto_log_f(params: ParetoNBDParams, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """ln F(u) with, for alpha >= beta,
 
     F(u) = 2F1(r+s+x, s+1; r+s+x+1; (alpha-beta)/(alpha+u)) / (alpha+u)^(r+s+x),
 
     and for alpha < beta F(u) = 2F1(r+s+x, r+x; r+s+x+1; (beta-alpha)/(beta+u)) / (beta+u)^(r+s+x).
     Taking the larger of alpha and beta keeps the argument in [0, 1); alpha = beta gives argument 0
-    and F(u) = (alpha+u)^-(r+s+x). -inf when t_x = T (nothing between them)."""
+    and F(u) = (alpha+u)^-(r+s+x)."""
     r, alpha, s, beta = astuple(params)
     total = r + s + x
-    # elementwise, so that parameters may be arrays (pareto_nbd_p_no_purchase)
+    # elementwise, so that parameters may be arrays (pareto_nbd_p_no_purchase, clv_intervals)
     scale, other = np.maximum(alpha, beta), np.minimum(alpha, beta)
     second = np.where(np.asarray(alpha) >= beta, s + 1, r + x)
-
-    def log_f(u: np.ndarray) -> np.ndarray:
-        hypergeometric = special.hyp2f1(total, second, total + 1, (scale - other) / (scale + u))
-        return np.log(hypergeometric) - total * np.log(scale + u)
-
-    at_last, at_end = log_f(t_x), log_f(T)
-    with np.errstate(divide="ignore"):
-        return at_last + np.log1p(-np.exp(np.minimum(at_end - at_last, 0.0)))
+    hypergeometric = special.hyp2f1(total, second, total + 1, (scale - other) / (scale + u))
+    return np.log(hypergeometric) - total * np.log(scale + u)
 
 
 def pareto_nbd_p_alive(params: ParetoNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
     """P(still active at T | x, t_x, T) = 1 / (1 + s/(r+s+x) (alpha+T)^(r+x) (beta+T)^s A0)."""
     x, t_x, T = _arrays(x, t_x, T)
-    return special.expit(_pareto_log_active(params, x, T) - _pareto_log_gone(params, x, t_x, T))
+    log_gone = _pareto_log_gone(params, x, _pareto_log_a0(params, x, t_x, T))
+    return special.expit(_pareto_log_active(params, x, T) - log_gone)
 
 
 def pareto_nbd_expected_purchases_if_alive(
@@ -343,7 +368,9 @@ def pareto_nbd_expected_purchases_if_alive(
     r, alpha, s, beta = astuple(params)
     x, T, horizon = _arrays(x, T, horizon)
     log_ratio = np.log((beta + T + horizon) / (beta + T))
-    lifetime = log_ratio if s == 1 else -np.expm1(-(s - 1) * log_ratio) / (s - 1)
+    unit = np.asarray(s) == 1  # elementwise: parameters may be arrays of draws (clv_intervals)
+    safe = np.where(unit, 2.0, s)
+    lifetime = np.where(unit, log_ratio, -np.expm1(-(safe - 1) * log_ratio) / (safe - 1))
     return (r + x) / (alpha + T) * (beta + T) * lifetime
 
 
@@ -377,13 +404,20 @@ def pareto_nbd_objective(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, counts: 
     """Mean negative Pareto/NBD log-likelihood of customers (x, t_x, T) weighted by ``counts``, over
     the logarithms of (r, alpha, s, beta), with a *numerical* gradient (central differences,
     :func:`_numerical_gradient`): the derivatives of the hypergeometric terms in their parameters
-    have no convenient closed form."""
+    have no convenient closed form. F (:func:`_pareto_log_f`) is evaluated once per distinct
+    (x, t_x) and (x, T), far fewer than the distinct triples."""
     total = counts.sum()
+    ends = np.concatenate([np.column_stack([x, t_x]), np.column_stack([x, T])])
+    pairs, index = np.unique(ends, axis=0, return_inverse=True)
+    index = index.reshape(-1)
+    at_last, at_end = index[: len(x)], index[len(x) :]
 
     def value(log_params: np.ndarray) -> float:
         params = ParetoNBDParams(*np.exp(log_params))
         with np.errstate(all="ignore"):
-            return -float(counts @ pareto_nbd_log_likelihood(params, x, t_x, T)) / total
+            log_f = _pareto_log_f(params, pairs[:, 0], pairs[:, 1])
+            log_a0 = _log_difference(log_f[at_last], log_f[at_end])
+            return -float(counts @ _pareto_log_likelihood_given_a0(params, x, T, log_a0)) / total
 
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
         return value(log_params), _numerical_gradient(value, log_params)
@@ -394,7 +428,7 @@ def pareto_nbd_objective(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, counts: 
 def fit_pareto_nbd(summary: pd.DataFrame) -> clv.Fit:
     """Pareto/NBD parameters of a summary (columns x, t_x, T) by clv._maximise with the numerical
     gradient of :func:`pareto_nbd_objective`; customers with the same (x, t_x, T) are grouped."""
-    return clv._maximise(*_problem("pareto_nbd", summary))
+    return clv._maximise(*_problem("paretonbd", summary))
 
 
 def simulate_pareto_nbd(
@@ -412,6 +446,7 @@ def simulate_pareto_nbd(
     x = np.zeros(len(T), dtype="int64")
     t_x = np.zeros(len(T))
     later = np.zeros(len(T), dtype="int64")
+    last = np.full(len(T), np.nan)
     active = np.arange(len(T))
     while active.size:
         clock[active] += rng.exponential(1 / rate[active])
@@ -419,26 +454,117 @@ def simulate_pareto_nbd(
         observed = active[clock[active] < T[active]]
         x[observed] += 1
         t_x[observed] = clock[observed]
-        later[active[clock[active] >= T[active]]] += 1
-    return pd.DataFrame({"x": x, "t_x": t_x, "T": T, "holdout_purchases": later})
+        in_holdout = active[clock[active] >= T[active]]
+        later[in_holdout] += 1
+        last[in_holdout] = clock[in_holdout]
+    return clv.simulated_summary(x, t_x, T, later, last)
 
 
 # ---------------------------------------------------------------------------- convergence report
 
 
-MODELS = {
-    "bgnbd": (clv.bgnbd_objective, clv.BGNBDParams),
-    "mbgnbd": (mbgnbd_objective, MBGNBDParams),
-    "pareto_nbd": (pareto_nbd_objective, ParetoNBDParams),
+@dataclass(frozen=True)
+class PurchaseModel:
+    """One buy-till-you-die purchase model as stage 05 uses it: its name (the ``clv.model``
+    parameter's value), label, parameter class, fitting objective and predictions. Every
+    prediction takes the customer summary's x, t_x, T and a horizon in the fit's time unit."""
+
+    name: str
+    label: str
+    make: type
+    objective: Callable
+    log_likelihood: Callable
+    p_alive: Callable
+    expected_purchases_if_alive: Callable
+    p_no_purchase: Callable
+    mean_dropout: Callable
+    """Mean dropout per purchase: a/(a+b) for BG/NBD and MBG/NBD, for Pareto/NBD the mean dropout
+    rate over the mean purchase rate, (s/beta)/(r/alpha)."""
+
+    def expected_purchases(self, params: Any, x: Any, t_x: Any, T: Any, horizon: Any) -> np.ndarray:
+        """Expected purchases in (T, T + horizon] given (x, t_x, T): if-alive expectation x P(alive)."""
+        return self.expected_purchases_if_alive(params, x, T, horizon) * self.p_alive(params, x, t_x, T)
+
+    def expected_purchases_new(self, params: Any, t: Any) -> np.ndarray:
+        """E[X(t)], repeat purchases in (0, t] of a customer just acquired: the conditional
+        expectation at x = t_x = T = 0 (for MBG/NBD it includes the dropout at the first purchase)."""
+        zero = np.zeros(np.shape(t))
+        return self.expected_purchases(params, zero, zero, zero, t)
+
+    def fit(self, summary: pd.DataFrame) -> ConvergenceReport:
+        """Fit on a summary (columns x, t_x, T) with the convergence report (:func:`fit_with_report`)
+        and its prediction change (:meth:`prediction_change`)."""
+        report = fit_with_report(*_problem(self.name, summary))
+        return replace(report, prediction_change=self.prediction_change(report, summary))
+
+    def prediction_change(self, report: ConvergenceReport, summary: pd.DataFrame) -> float:
+        """How far the second start's fit moves the predictions for the customers of ``summary``:
+        the larger of the relative change of their total expected purchases over the longest
+        observation (max T) and the largest change of a customer's P(alive), a probability.
+        NaN when a fit has no finite parameters (then :attr:`ConvergenceReport.flagged`)."""
+        x, t_x, T, counts = grouped_summary(summary)
+        fits = (report.fit.params, report.restart.params)
+        if not len(counts) or not all(np.all(np.isfinite(astuple(p))) for p in fits):
+            return float("nan")
+        horizon = float(T.max())
+        with np.errstate(all="ignore"):
+            totals = [float(np.sum(counts * self.expected_purchases(p, x, t_x, T, horizon))) for p in fits]
+            alive = [self.p_alive(p, x, t_x, T) for p in fits]
+        total_change = abs(totals[1] - totals[0]) / totals[0] if totals[0] > 0 else float("nan")
+        return float(max(total_change, np.max(np.abs(alive[1] - alive[0]))))
+
+
+PURCHASE_MODELS = {
+    model.name: model
+    for model in (
+        PurchaseModel(
+            "bgnbd",
+            "BG/NBD",
+            clv.BGNBDParams,
+            clv.bgnbd_objective,
+            clv.bgnbd_log_likelihood,
+            clv.p_alive,
+            clv.expected_purchases_if_alive,
+            bgnbd_p_no_purchase,
+            lambda params: params.a / (params.a + params.b),
+        ),
+        PurchaseModel(
+            "mbgnbd",
+            "MBG/NBD",
+            MBGNBDParams,
+            mbgnbd_objective,
+            mbgnbd_log_likelihood,
+            mbgnbd_p_alive,
+            mbgnbd_expected_purchases_if_alive,
+            mbgnbd_p_no_purchase,
+            lambda params: params.a / (params.a + params.b),
+        ),
+        PurchaseModel(
+            "paretonbd",
+            "Pareto/NBD",
+            ParetoNBDParams,
+            pareto_nbd_objective,
+            pareto_nbd_log_likelihood,
+            pareto_nbd_p_alive,
+            pareto_nbd_expected_purchases_if_alive,
+            pareto_nbd_p_no_purchase,
+            lambda params: (params.s / params.beta) / (params.r / params.alpha),
+        ),
+    )
 }
-"""Model name: (objective over log-parameters of grouped customers, parameter class)."""
+"""The purchase models stage 05 chooses from, by ``clv.model`` name."""
+
+
+def model_of(params: Any) -> PurchaseModel:
+    """The purchase model whose parameters ``params`` are."""
+    return next(model for model in PURCHASE_MODELS.values() if isinstance(params, model.make))
 
 
 def _problem(model: str, summary: pd.DataFrame) -> tuple[Any, np.ndarray, type, int]:
     """clv._maximise's arguments (objective, start, parameter class, customers) for ``model``; the
     start is clv.fit_bgnbd's for every model, so the BG/NBD fit is stage 05's."""
-    objective, make = MODELS[model]
-    x, t_x, T, counts = _grouped(summary)
+    objective, make = PURCHASE_MODELS[model].objective, PURCHASE_MODELS[model].make
+    x, t_x, T, counts = grouped_summary(summary)
     if not len(counts):
         return objective(x, t_x, T, counts), np.zeros(4), make, 0
     return objective(x, t_x, T, counts), _default_start(T, counts), make, int(counts.sum())
@@ -452,8 +578,13 @@ class ConvergenceReport:
     ``gradient_norm``: Euclidean norm of the gradient of the mean negative log-posterior, over the
     log-parameters, at the fitted parameters. ``restart_change``: largest relative change
     |theta_2 - theta_1| / theta_1 of a parameter refitted from a second start
-    (:data:`SECOND_START_SHIFT`). ``flagged``: not converged, gradient norm above
-    :data:`GRADIENT_TOLERANCE` or restart change above :data:`RESTART_TOLERANCE`.
+    (:data:`SECOND_START_SHIFT`) and ``prediction_change``, how far that refit moved what the model
+    says (:meth:`PurchaseModel.prediction_change`); both reported. ``likelihood_gap``: |ln L_2 - ln L_1|,
+    which is judged: when customers barely drop out, a and b of BG/NBD (or s and beta of Pareto/NBD)
+    lie on a flat ridge of the likelihood and two starts stop at different points of it, equally
+    likely given the data (the per-customer intervals carry that uncertainty). ``flagged``: not
+    converged, gradient norm above :data:`GRADIENT_TOLERANCE` or likelihood gap above
+    :data:`RESTART_TOLERANCE` (or unknown).
     """
 
     fit: clv.Fit
@@ -461,13 +592,18 @@ class ConvergenceReport:
     converged: bool
     gradient_norm: float
     restart_change: float
+    prediction_change: float = float("nan")
+
+    @property
+    def likelihood_gap(self) -> float:
+        return abs(self.restart.log_likelihood - self.fit.log_likelihood)
 
     @property
     def flagged(self) -> bool:
         return not (
             self.converged
             and self.gradient_norm <= GRADIENT_TOLERANCE
-            and self.restart_change <= RESTART_TOLERANCE
+            and self.likelihood_gap <= RESTART_TOLERANCE
         )
 
     def record(self) -> dict[str, Any]:
@@ -475,6 +611,8 @@ class ConvergenceReport:
             "converged": self.converged,
             "gradient_norm": self.gradient_norm,
             "restart_change": self.restart_change,
+            "prediction_change": self.prediction_change,
+            "likelihood_gap": self.likelihood_gap,
             "flagged": self.flagged,
         }
 
@@ -496,6 +634,6 @@ def fit_with_report(objective, start: np.ndarray, make, n_customers: int) -> Con
 
 
 def convergence_report(model: str, summary: pd.DataFrame) -> ConvergenceReport:
-    """Fit ``model`` ("bgnbd", "mbgnbd" or "pareto_nbd") on a summary and report its convergence
+    """Fit ``model`` ("bgnbd", "mbgnbd" or "paretonbd") on a summary and report its convergence
     (:class:`ConvergenceReport`); ``report.fit`` is the fit itself."""
-    return fit_with_report(*_problem(model, summary))
+    return PURCHASE_MODELS[model].fit(summary)

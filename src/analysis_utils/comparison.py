@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.io.formats.style import Styler
 
-from analysis_utils import kpi, migration, prep, rfm_stage
+from analysis_utils import kpi, migration, prep, rfm_stage, segments
 from analysis_utils.config import Period, RunParams, overlap_sentence
 
 
@@ -328,13 +328,31 @@ def migration_between(
     given), so the client report of a period and the comparison agree on every move. Every
     active customer counts: those with no net spend form the group "No net spend".
     """
+    return migration.migration_matrix(*_scored_pair(params, before, after, reference))
+
+
+def customer_moves(
+    params: RunParams, before: PeriodTables, after: PeriodTables, reference: PeriodTables | None = None
+) -> pd.DataFrame:
+    """Each customer of ``after`` with their segment in ``before`` and the change, on the scale of
+    :func:`migration_between` (so the moves are the cells of the client report's migration matrix):
+    :func:`analysis_utils.migration.customer_moves`, segments ranked as the segments file names them."""
+    scored_before, scored_after = _scored_pair(params, before, after, reference)
+    order = migration.segment_order(segments.load_segment_map(params.get("rfm.segments_file")))
+    return migration.customer_moves(scored_before, scored_after, before.customers, order)
+
+
+def _scored_pair(
+    params: RunParams, before: PeriodTables, after: PeriodTables, reference: PeriodTables | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Segments (customer_id, segment) of ``before`` and ``after`` on the comparison's scale."""
     by_name = {before.period.name: before.customers, after.period.name: after.customers}
     first = params.periods[0]
     if params.get("comparison.reference") == "first" and first.name not in by_name:
         tables = reference if reference is not None else load_period(params, first, None)
         by_name = {first.name: tables.customers, **by_name}
     scored = _scored_segments(by_name, params, first.name)
-    return migration.migration_matrix(scored[before.period.name], scored[after.period.name])
+    return scored[before.period.name], scored[after.period.name]
 
 
 def _scored_segments(

@@ -63,6 +63,7 @@ CHOICES = {
     "ranking.scale": ("data", "fixed"),
     **{f"sources.{name}.format": ("auto", "csv", "parquet", "excel") for name in SOURCE_COLUMNS},
     "clv.time_unit": ("days", "weeks"),
+    "clv.model": ("auto", "bgnbd", "mbgnbd", "paretonbd"),
     "churn_risk.score": ("auto", "overdue", "p_alive", "p_no_purchase", "expected_purchases"),
 }
 # Mappings whose keys the consultant chooses (validated by value, not against the defaults' keys).
@@ -688,6 +689,9 @@ def _clv_problems(settings: Mapping[str, Any]) -> list[str]:
         problems.append(f"clv.min_repeat_buyers must be at least 1, got {settings['min_repeat_buyers']}")
     if settings["top_customers"] < 1:
         problems.append(f"clv.top_customers must be at least 1, got {settings['top_customers']}")
+    if not 0 <= settings["interval_draws"] <= 10_000:
+        draws = settings["interval_draws"]
+        problems.append(f"clv.interval_draws must be a whole number in 0..10000, got {draws}")
     return problems
 
 

@@ -34,6 +34,7 @@ from analysis_utils import (
     rfm,
     rfm_stage,
     risk,
+    stages,
     value_matrix,
 )
 from analysis_utils.config import Period, RunParams, load_params
@@ -41,7 +42,8 @@ from analysis_utils.engine import connect
 from analysis_utils.io import write_parquet
 
 SCRATCH_DIR = paths.REPORTS_DIR / "_notebooks"
-"""Where a notebook opened by hand or by nbval keeps the artifacts it computes (reused later)."""
+"""Where a notebook opened by hand or by nbval keeps the artifacts it computes (reused later by
+notebooks run with the same parameters, files and code: :func:`scratch_folder`)."""
 
 
 def clear_scratch() -> None:
@@ -165,6 +167,14 @@ class RunContext:
             self.write_model("clv_model", result)
         return joblib.load(path)
 
+    def future_values(self) -> pd.DataFrame:
+        """Stage 05's ``future_value.parquet``: customer_id and clv.VALUE_COLUMNS per customer the
+        model sees; computed here first when the notebook runs stand-alone."""
+        path = self.artifact_path("future_value")
+        if not path.is_file():
+            self.write_artifact("future_value", self.future_value().values)
+        return pd.read_parquet(path)
+
     def churn_risk(self) -> tuple[risk.ChurnRule, pd.DataFrame]:
         """Stage 05's churn rule and ``churn_risk.parquet`` (the run's one churn-risk definition);
         computed here first when the notebook runs stand-alone."""
@@ -182,10 +192,25 @@ class RunContext:
 
     def customer_360_result(self) -> customer360.Customer360Result:
         """Stage 06's tables computed from the earlier stages (what notebook 06 shows and saves)."""
-        groups = [self.clusters(), self.value_matrix()[["customer_id", "quadrant"]]]
+        groups = [self.clusters(), self.value_matrix()[["customer_id", "quadrant"]], self.future_values()]
         return customer360.build_customer_360(
-            self.params, self.period, self.engine, self.customers(), self.orders(), groups
+            self.params,
+            self.period,
+            self.engine,
+            self.customers(),
+            self.orders(),
+            groups,
+            self.segment_moves(),
         )
+
+    def segment_moves(self) -> pd.DataFrame | None:
+        """Each customer's segment in the previous period and the change, on the scale of the client
+        report's migration matrix (comparison.customer_moves); None without a previous period."""
+        before = comparison.previous_period(self.params.periods, self.period)
+        if before is None:
+            return None
+        previous = comparison.load_period(self.params, before, None)
+        return comparison.customer_moves(self.params, previous, self.period_tables())
 
     def customer_360(self) -> pd.DataFrame:
         """Stage 06's unified customer table, tiers in order; computed here first when run stand-alone."""
@@ -229,12 +254,19 @@ def open_run(client_params: str, period: str, run_dir: str = "", overrides: Sequ
     period
         Name of a period declared in the client file.
     run_dir
-        Folder for this run's artifacts; empty = ``reports/_notebooks/<client>/<period>``.
+        Folder for this run's artifacts; empty = :func:`scratch_folder`.
     overrides
         ``key.sub=value`` overrides, as on the command line.
     """
     params = load_params(client_params, overrides)
     chosen = params.period(period)
-    folder = paths.resolve(run_dir) if run_dir else SCRATCH_DIR / params.client / chosen.name
+    folder = paths.resolve(run_dir) if run_dir else scratch_folder(params, chosen)
     folder.mkdir(parents=True, exist_ok=True)
     return RunContext(params=params, period=chosen, run_dir=folder)
+
+
+def scratch_folder(params: RunParams, period: Period) -> Path:
+    """``reports/_notebooks/<client>/<period>/<key>``: the stand-alone folder of these resolved
+    parameters, the files they name and the code the notebooks import (:func:`stages.params_key`),
+    so that a notebook run with other overrides never reuses artifacts computed with different ones."""
+    return SCRATCH_DIR / params.client / period.name / stages.params_key(params, period.name)[:16]

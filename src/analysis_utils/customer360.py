@@ -16,8 +16,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from analysis_utils import campaigns, profiling, ranking, sources
-from analysis_utils.clv import VALUE_COLUMNS
+from analysis_utils import campaigns, migration, profiling, ranking, sources
 from analysis_utils.config import CUSTOMER_ATTRIBUTES, Period, RunParams
 
 BEHAVIOUR_COLUMNS = (
@@ -35,7 +34,6 @@ BEHAVIOUR_COLUMNS = (
     "cell",
     "segment",
     "value_type",
-    *VALUE_COLUMNS,  # stage 05's future value, when it ran
 )
 
 
@@ -82,11 +80,16 @@ def build_customer_360(
     customers: pd.DataFrame,
     orders: ir.Table,
     groups: Sequence[pd.DataFrame],
+    moves: pd.DataFrame | None = None,
 ) -> Customer360Result:
     """Read the optional sources, score the points model and join everything per customer.
 
     ``customers`` is stage 02's table (every customer of the period), ``orders`` stage 01's,
-    ``groups`` the one-row-per-customer labels of later stages (clusters, value-matrix quadrants).
+    ``groups`` the one-row-per-customer tables of later stages (clusters, value-matrix quadrants,
+    stage 05's future values),
+    ``moves`` each customer's segment in the previous period and the change
+    (comparison.customer_moves), None when the period has no previous period (the columns
+    :data:`analysis_utils.migration.MOVE_COLUMNS` are then empty).
     """
     tables = sources.load_sources(params, period, con, customers["customer_id"])
     attributes = tables.attributes
@@ -105,6 +108,14 @@ def build_customer_360(
     behaviour_columns = [c for c in BEHAVIOUR_COLUMNS if c in customers.columns]
     table = unified_table(customers[behaviour_columns], extras, [tables.engagement, response])
     table = table.merge(points, on="customer_id", how="left", validate="one_to_one")
+    if moves is None:
+        moves = pd.DataFrame({"customer_id": table["customer_id"]}).assign(
+            **{column: pd.Series(dtype="object") for column in migration.MOVE_COLUMNS}
+        )
+        moves["previous_net_spend"] = moves["previous_net_spend"].astype("float64")
+    table = table.merge(
+        moves[["customer_id", *migration.MOVE_COLUMNS]], on="customer_id", how="left", validate="one_to_one"
+    )
     if "cluster" in table.columns:  # scored customers only: the others have none
         table["cluster"] = table["cluster"].astype("Int64")
     return Customer360Result(table, tables)

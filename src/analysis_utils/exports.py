@@ -7,7 +7,8 @@ What the folder holds (methodology, section "Customer lists for the CRM team"):
 - one CSV per audience (:func:`audiences`): each segment, the customers whose segment moved down
   since the previous period, the high-risk customers of the valuable segments, each tier;
 - ``customers.xlsx``: one workbook with a sheet per list and summary sheets (report: client,
-  prepared by, report date; lists, segments, tiers), written byte-reproducibly (:func:`workbook_bytes`);
+  prepared by, report date; lists, segments, tiers, KPIs, value matrix, clusters, moves between
+  periods), written byte-reproducibly (:func:`workbook_bytes`);
 - ``pseudonym_key.csv``: the pseudonym the client pages show -> the customer id;
 - ``README.txt``: the folder holds raw ids and is confidential;
 - ``audience_hashed.csv`` (only with ``exports.hashed_contacts``): SHA-256 digests of the customers'
@@ -18,13 +19,13 @@ Everything but :func:`write_exports` is a pure function of tables and parameters
 The CSV files follow ``exports.csv`` (separator, decimal mark, encoding; UTF-8 with a byte order
 mark by default, which Excel needs to read accents correctly).
 
-Segment change: segments are ranked best first in the order in which the segments file
-(``rfm.segments_file``) first names them, with "No net spend" (and any segment the file does not
-name) last. A customer whose segment ranks better than in the previous period moved ``up``, worse
-``down``, equally ``same``; a customer absent from the previous period's customers is ``new``.
-The previous period is the client report's; its segments come from its published run, else from
-the data as the client report computes them. Each period keeps its own RFM score boundaries (as
-its report showed it); the comparison report's migration matrix scores both on one frozen scale.
+Segment change (stage 06, migration.customer_moves): both periods are scored on the scale of the
+client report's migration matrix (comparison.reference), so the moves are that matrix's cells;
+segments are ranked best first in the order in which the segments file (``rfm.segments_file``)
+first names them, with "No net spend" (and any segment the file does not name) last. A customer
+whose segment ranks better than in the previous period moved ``up``, worse ``down``, equally
+``same``; a customer absent from the previous period's customers is ``new``. The "Segment" column
+is the period's own (as its report shows it); "Segment on the comparison scale" is the one compared.
 """
 
 from __future__ import annotations
@@ -39,15 +40,14 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
 
-from analysis_utils import comparison, privacy, rfm, segments
+from analysis_utils import comparison, executive, manifest, migration, privacy, rfm, segments, value_matrix
 from analysis_utils.config import RunParams
 from analysis_utils.errors import DataError
 
-FOLDER = "exports"
+FOLDER = manifest.EXPORTS_FOLDER
 WORKBOOK = "customers.xlsx"
 CUSTOMERS_CSV = "customers.csv"
 KEY_CSV = "pseudonym_key.csv"
@@ -55,7 +55,7 @@ README = "README.txt"
 HASHED_CSV = "audience_hashed.csv"  # exports.hashed_contacts: digests of e-mail and phone, no id
 HASHED_SETTINGS = {"sep": ",", "decimal": ".", "encoding": "utf-8"}  # what the ad platforms read
 REPORT_SHEET = "Report"  # first sheet: client, prepared by, period, report date
-CHANGES = ("up", "down", "same", "new")
+SUMMARY_SHEETS = {"report", "lists", "segments", "tiers", "kpis", "value matrix", "clusters", "moves"}
 CORE_PROPERTIES = "docProps/core.xml"  # the workbook's author and created and modified times
 EXCEL_MAX_ROWS = 1_048_576  # rows of an Excel sheet, header included: a longer list is in its CSV only
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # earliest time a zip entry can carry: no clock in the workbook
@@ -63,6 +63,24 @@ DEFAULT_CSV = {"sep": ",", "decimal": ".", "encoding": "utf-8-sig"}
 
 # Number formats of the workbook.
 INTEGER, DECIMAL, MONEY, PROBABILITY, DATE, TEXT = "0", "0.00", "#,##0.00", "0.000", "yyyy-mm-dd", "@"
+PERCENT = "0.0%"
+SUMMARY_FORMATS = {  # headers of the summary sheets -> number format
+    "Share of customers": PERCENT,
+    "Share of revenue": PERCENT,
+    "Total CLV": MONEY,
+    "Revenue": MONEY,
+    "Median net spend": MONEY,
+    "Median order value": MONEY,
+    "Median orders": DECIMAL,
+    "Median days since last order": DECIMAL,
+    "Fewest points": DECIMAL,
+    "Most points": DECIMAL,
+    "Net spend in previous period of those who moved down": MONEY,
+}
+MONEY_HEADERS = {  # headers that get the currency: "Revenue (GBP)"
+    "CLV", "Net spend in period", "Net spend in previous period", "Total CLV", "Revenue", "Median net spend",
+    "Median order value", "Net spend in previous period of those who moved down",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -80,7 +98,9 @@ COLUMNS = (
     Column("pseudonym", "Pseudonym (client reports)", TEXT),
     Column("segment", "Segment"),
     Column("previous_segment", "Segment in previous period"),
+    Column("compared_segment", "Segment on the comparison scale"),
     Column("segment_change", "Segment change"),
+    Column("previous_net_spend", "Net spend in previous period", MONEY, 2),
     Column("r_score", "R score", INTEGER),
     Column("f_score", "F score", INTEGER),
     Column("m_score", "M score", INTEGER),
@@ -103,18 +123,33 @@ COLUMNS = (
     Column("campaign", "Recommended action"),
 )
 HEADERS = {column.name: column.header for column in COLUMNS}
+SUMMARY_HEADERS = {  # columns of the value-matrix and cluster summaries -> their headers (in order)
+    "quadrant": "Quadrant",
+    "cluster_name": "Cluster",
+    "customers": "Customers",
+    "share_customers": "Share of customers",
+    "revenue": "Revenue",
+    "share_revenue": "Share of revenue",
+    "median_recency_days": "Median days since last order",
+    "median_frequency": "Median orders",
+    "median_monetary": "Median net spend",
+    "median_aov": "Median order value",
+}
 INTEGER_COLUMNS = ("r_score", "f_score", "m_score", "rank", "frequency")
+TEXT_COLUMNS = ("tier", "segment", "cluster_name", "quadrant", "value_type", "churn_risk", "cell")
+TEXT_MOVES = ("previous_segment", "compared_segment", "segment_change")
 
 # Artifacts of the run read for the customer table: file -> columns taken (besides customer_id).
 SOURCES = {
     "clusters.parquet": ("cluster_name",),
     "value_matrix.parquet": ("quadrant",),
-    "customer_360.parquet": ("tier", "points_total", "rank"),
+    "customer_360.parquet": ("tier", "points_total", "rank", *migration.MOVE_COLUMNS),
     "churn_risk.parquet": ("churn_risk",),
+    "future_value.parquet": ("p_alive", "expected_purchases", "clv"),
 }
 CUSTOMER_COLUMNS = (
-    "customer_id", "segment", "r_score", "f_score", "m_score", "cell", "value_type", "p_alive",
-    "expected_purchases", "clv", "frequency", "monetary", "last_order_date",
+    "customer_id", "segment", "r_score", "f_score", "m_score", "cell", "value_type",
+    "frequency", "monetary", "last_order_date",
 )  # fmt: skip
 
 
@@ -131,42 +166,20 @@ class Audience:
 # --------------------------------------------------------------------------- pure functions
 
 
-def segment_order(segment_map: segments.SegmentMap) -> list[str]:
-    """Segments best first: the order in which the segments file first names them, then "No net spend"."""
-    return [*dict.fromkeys(segment_map.segments), rfm.NONPOSITIVE_SEGMENT]
-
-
-def segment_change(current: pd.Series, previous: pd.Series, order: Sequence[str]) -> pd.Series:
-    """``up``, ``down``, ``same`` or ``new`` (no previous segment) per customer, by ``order`` (best first).
-
-    A segment missing from ``order`` ranks after every listed one.
-    """
-    rank = {name: place for place, name in enumerate(order)}
-    known = previous.notna().to_numpy()
-    now = np.array([rank.get(name, len(order)) for name in current], dtype="int64")
-    before = np.array(
-        [rank.get(name, len(order)) if seen else 0 for name, seen in zip(previous, known, strict=True)],
-        dtype="int64",
-    )
-    change = np.where(now < before, "up", np.where(now > before, "down", "same"))
-    return pd.Series(np.where(known, change, "new"), index=current.index, dtype="object")
-
-
 def customer_table(
     customers: pd.DataFrame,
     extra: Mapping[str, pd.DataFrame],
     playbook: pd.DataFrame,
     salt: str,
     order: Sequence[str],
-    previous: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per customer of ``customers`` (customers.parquet), with the columns of :data:`COLUMNS`.
 
-    ``extra``: file name of :data:`SOURCES` -> that artifact (a missing one leaves its columns
-    empty). ``playbook``: segments.Playbook.table() (loyalty_level, offer, campaign by segment).
-    ``previous``: the previous period's customers (customer_id, segment), or None when there is
-    none (then the previous segment and the change are empty). Rows sorted by segment (``order``),
-    then customer id; numbers rounded as :data:`COLUMNS` says.
+    ``extra``: file name of :data:`SOURCES` -> that artifact (a missing artifact or column leaves
+    its columns empty); the segment moves come from stage 06 (customer_360.parquet, on the
+    comparison's scale). ``playbook``: segments.Playbook.table() (loyalty_level, offer, campaign by
+    segment). Rows sorted by segment (``order``), then customer id; numbers rounded as
+    :data:`COLUMNS` says.
     """
     table = customers[[c for c in CUSTOMER_COLUMNS if c in customers.columns]].copy()
     for column in CUSTOMER_COLUMNS:
@@ -179,23 +192,13 @@ def customer_table(
             for column in columns:
                 table[column] = pd.NA
             continue
-        part = source[["customer_id", *columns]].copy()
+        part = source.reindex(columns=["customer_id", *columns])
         part["customer_id"] = part["customer_id"].astype("string")
         table = table.merge(part, on="customer_id", how="left", validate="one_to_one")
     table["pseudonym"] = privacy.pseudonymise(table["customer_id"], salt)
-    if previous is not None:
-        before = previous[["customer_id", "segment"]].astype({"customer_id": "string"})
-        table = table.merge(
-            before.rename(columns={"segment": "previous_segment"}), on="customer_id", how="left",
-            validate="one_to_one",
-        )  # fmt: skip
-        table["segment_change"] = segment_change(table["segment"], table["previous_segment"], order)
-    else:
-        table["previous_segment"] = pd.NA
-        table["segment_change"] = pd.NA
     actions = playbook.reindex(columns=list(segments.PLAYBOOK_FIELDS))
     table = table.merge(actions, left_on="segment", right_index=True, how="left")
-    for name in ("tier", "segment", "cluster_name", "quadrant", "value_type", "churn_risk", "cell"):
+    for name in (*TEXT_COLUMNS, *TEXT_MOVES):
         table[name] = table[name].astype("string")
     for name in INTEGER_COLUMNS:
         table[name] = pd.to_numeric(table[name]).round().astype("Int64")
@@ -215,11 +218,19 @@ def audiences(
     tiers: Sequence[str],
     valuable_segments: Sequence[str],
     previous_name: str | None,
+    currency: str = "",
 ) -> list[Audience]:
     """The lists of the folder, in workbook order: every customer, each segment of ``order`` (those
-    of the segments file always, "No net spend" when it has customers), moved down, high risk in
-    valuable segments, each tier of ``tiers`` (best first). Each keeps the table's columns and order."""
-    since = f"since period {previous_name}" if previous_name else "(empty: no previous period)"
+    of the segments file always, "No net spend" when it has customers), moved down (with what those
+    customers spent in the previous period), high risk in valuable segments, each tier of ``tiers``
+    (best first). Each keeps the table's columns and order."""
+    down = table[_is(table["segment_change"], "down")]
+    since = (
+        f"since period {previous_name} (they spent"
+        f" {down['previous_net_spend'].sum():,.2f} {currency} in {previous_name})".replace("  ", " ")
+        if previous_name
+        else "(empty: no previous period)"
+    )
     lists = [Audience("Customers", CUSTOMERS_CSV, "Every customer of the period", table)]
     for name in order:
         members = table[_is(table["segment"], name)]
@@ -231,7 +242,7 @@ def audiences(
             "Moved down",
             "moved_down.csv",
             f"Customers whose segment moved down {since}",
-            table[_is(table["segment_change"], "down")],
+            down,
         )
     )
     valuable = ", ".join(valuable_segments)
@@ -290,6 +301,78 @@ def tier_summary(table: pd.DataFrame, tiers: Sequence[str]) -> pd.DataFrame:
     summary.insert(1, "Share of customers", (summary["Customers"] / max(len(table), 1)).round(4))
     summary["Total CLV"] = summary["Total CLV"].astype("float64").round(2)
     return summary.rename_axis("Tier").reset_index()
+
+
+def move_summary(table: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
+    """Per segment of the previous period (comparison scale, ``order``): its customers who bought
+    again in this period, how many moved up, stayed, moved down, and what those who moved down
+    spent in the previous period; then the customers new since the previous period. Empty without
+    a previous period."""
+    known = table[table["previous_segment"].notna()]
+    counts = pd.crosstab(known["previous_segment"], known["segment_change"]).reindex(
+        columns=["up", "same", "down"], fill_value=0
+    )
+    spent = (
+        known[_is(known["segment_change"], "down")].groupby("previous_segment")["previous_net_spend"].sum()
+    )
+    present = [name for name in order if name in counts.index]
+    summary = pd.DataFrame(
+        {
+            "Customers who bought again": counts.sum(axis=1),
+            "Moved up": counts["up"],
+            "Same segment": counts["same"],
+            "Moved down": counts["down"],
+            "Net spend in previous period of those who moved down": spent,
+        }
+    ).reindex(present)
+    summary = summary.fillna({"Net spend in previous period of those who moved down": 0.0}).round(2)
+    summary = summary.rename_axis("Segment in previous period").reset_index()
+    new = int(_is(table["segment_change"], migration.NEW).sum())
+    if len(known) or new:
+        summary.loc[len(summary)] = ["New since the previous period", new, None, None, None, None]
+    return summary
+
+
+def kpi_summary(kpis: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """The period's KPIs (kpis.parquet, one row) as Measure, Value, Unit: rates in %, money in
+    ``currency`` (2 decimals), counts whole, ratios (orders per customer) 2 decimals; a KPI the
+    period cannot compute is left out."""
+    labels = {name: label for name, (label, _) in comparison.KPI_LABELS.items()}
+    kinds = {name: kind for name, (_, kind) in comparison.KPI_LABELS.items()}
+    for name in ("top_revenue_share", "revenue_at_risk"):  # the client report's headline numbers
+        labels[name] = executive.HEADLINES[name][0]
+        kinds[name] = "rate" if executive.HEADLINES[name][1] == "share" else "money"
+    rows = []
+    for name, value in kpis.iloc[0].items():
+        if name not in labels or value is None or pd.isna(value):
+            continue
+        kind = kinds[name]
+        if kind == "rate":
+            rows.append((labels[name], round(float(value) * 100, 2), "%"))
+        elif kind.startswith("money"):
+            rows.append((labels[name], round(float(value), 2), currency))
+        elif kind == "count":
+            rows.append((labels[name], int(value), "count"))
+        else:
+            rows.append((labels[name], round(float(value), 2), "ratio"))
+    return pd.DataFrame(rows, columns=["Measure", "Value", "Unit"], dtype="object")
+
+
+def quadrant_summary(placed: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """value_matrix.quadrant_summary of stage 04's quadrants, with the client's headers."""
+    merged = placed[["customer_id", "quadrant", "aov", "frequency"]].merge(
+        customers[["customer_id", "monetary"]], on="customer_id", validate="one_to_one"
+    )
+    summary = value_matrix.quadrant_summary(merged)
+    return summary.rename(columns=SUMMARY_HEADERS).round(4)
+
+
+def cluster_summary(clusters: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """executive.cluster_profile of stage 03's clusters (sizes, revenue, medians), client's headers."""
+    clustered = customers.merge(clusters[["customer_id", "cluster", "cluster_name"]], on="customer_id")
+    profile = executive.cluster_profile(clustered).drop(columns="cluster")
+    columns = [c for c in SUMMARY_HEADERS if c in profile.columns and c != "quadrant"]
+    return profile[columns].rename(columns=SUMMARY_HEADERS).round(4)
 
 
 def report_summary(
@@ -490,14 +573,16 @@ def readme_text(
         "reports to those ids). Share it only with the client's CRM or e-mail team, over a secure\n"
         "channel; never attach it to the client report.\n\n"
         f"  {WORKBOOK:<36} every list below as a sheet, plus summary sheets"
-        " (report, lists, segments, tiers)\n"
+        " (report, lists, segments, tiers, KPIs,\n"
+        f"  {'':<36} value matrix, clusters, moves between periods)\n"
         f"  {KEY_CSV:<36} pseudonym shown in the client reports -> customer id\n"
         f"{rows}\n\n"
         f"CSV files: separator {settings['sep']!r}, decimal mark {settings['decimal']!r},"
         f" encoding {settings['encoding']} (parameter exports.csv).\n"
         "Ids with leading zeros keep them in the workbook; when opening a CSV in Excel, import the\n"
         "id column as text.\n"
-        f"Segment change: {change}; segments ranked in the order of the segments file (best first).\n"
+        f"Segment change: {change}, both periods on the scale of the client report's migration matrix;\n"
+        "segments ranked in the order of the segments file (best first).\n"
     )
 
 
@@ -527,9 +612,8 @@ class Exports:
 def build(run_dir: Path, period_name: str) -> Exports:
     """The exports of the period run in ``run_dir`` (its artifacts and params.yaml), not yet written.
 
-    The previous period (comparison.previous_period) is read from its published run folder beside
-    ``run_dir`` (``<client>/<previous>/customers.parquet``) when there is one, else computed from
-    the data as the client report does (:func:`_previous`). The pseudonyms use
+    The segment moves come from stage 06 (customer_360.parquet: the previous period on the client
+    report's scale), so the exports compute nothing of another period. The pseudonyms use
     the run's salt (privacy.salt_from: CRM_WORKBOOK_SALT first, as the client report).
     """
     run_dir = Path(run_dir)
@@ -538,16 +622,14 @@ def build(run_dir: Path, period_name: str) -> Exports:
     customers = pd.read_parquet(run_dir / "customers.parquet")
     extra = {file: pd.read_parquet(run_dir / file) for file in SOURCES if (run_dir / file).is_file()}
     playbook = segments.load_playbook(params.get("rfm.playbook_file")).table()
-    order = segment_order(segments.load_segment_map(params.get("rfm.segments_file")))
-    previous_name, previous = _previous(run_dir, params, period_name)
-    table = customer_table(customers, extra, playbook, privacy.salt_from(params.values), order, previous)
+    order = migration.segment_order(segments.load_segment_map(params.get("rfm.segments_file")))
+    previous_name = _previous_name(params, period_name)
+    table = customer_table(customers, extra, playbook, privacy.salt_from(params.values), order)
     tiers = [tier["name"] for tier in params.get("ranking.tiers")]
-    lists = audiences(table, order, tiers, params.get("clv.valuable_segments"), previous_name)
     currency = params.get("client.currency")
+    lists = audiences(table, order, tiers, params.get("clv.valuable_segments"), previous_name, currency)
     formats = {column.header: column.number_format for column in COLUMNS}
-    formats.update(
-        {"Share of customers": "0.0%", "Total CLV": MONEY, "Fewest points": DECIMAL, "Most points": DECIMAL}
-    )
+    formats.update(SUMMARY_FORMATS)
     stamp = params.period(period_name).as_of if _declared(params, period_name) else dt.datetime(2000, 1, 1)
     report_date = stamp.date() if _declared(params, period_name) else None
     branding = params.values.get("report") or {}
@@ -562,6 +644,8 @@ def build(run_dir: Path, period_name: str) -> Exports:
         "Lists": list_summary(lists),
         "Segments": segment_summary(table, order, playbook),
         "Tiers": tier_summary(table, tiers),
+        **_artifact_summaries(run_dir, customers, currency),
+        "Moves": move_summary(table, order),
         **{a.name: headed(a.customers) for a in lists if len(a.customers) < EXCEL_MAX_ROWS},
     }
     hashed = None
@@ -656,23 +740,27 @@ def _declared(params: RunParams, name: str) -> bool:
     return any(period.name == name for period in params.periods)
 
 
-def _previous(run_dir: Path, params: RunParams, period_name: str) -> tuple[str | None, pd.DataFrame | None]:
-    """The previous period's name and customers (customer_id, segment), or (None, None) without one.
-
-    From its published run folder beside ``run_dir`` when there is one; otherwise computed from the
-    client's data (stages 01-02, comparison.load_period), as the client report computes it: so
-    periods run in parallel (``--jobs``) get the same lists as periods run one after another.
-    """
+def _previous_name(params: RunParams, period_name: str) -> str | None:
+    """The name of the period the client report compares ``period_name`` with, None without one."""
     if not _declared(params, period_name):
-        return None, None
+        return None
     before = comparison.previous_period(params.periods, params.period(period_name))
-    if before is None:
-        return None, None
-    published = run_dir.parent / before.name / "customers.parquet"
-    if published.is_file():
-        return before.name, pd.read_parquet(published, columns=["customer_id", "segment"])
-    customers = comparison.load_period(params, before, None).customers
-    return before.name, customers[["customer_id", "segment"]]
+    return None if before is None else before.name
+
+
+def _artifact_summaries(run_dir: Path, customers: pd.DataFrame, currency: str) -> dict[str, pd.DataFrame]:
+    """The summary sheets of the report's tables that the run holds: KPIs (kpis.parquet, written by
+    the client report), the value matrix (stage 04) and the clusters (stage 03)."""
+    sheets = {}
+    if (run_dir / "kpis.parquet").is_file():
+        sheets["KPIs"] = kpi_summary(pd.read_parquet(run_dir / "kpis.parquet"), currency)
+    if (run_dir / "value_matrix.parquet").is_file():
+        sheets["Value matrix"] = quadrant_summary(
+            pd.read_parquet(run_dir / "value_matrix.parquet"), customers
+        )
+    if (run_dir / "clusters.parquet").is_file():
+        sheets["Clusters"] = cluster_summary(pd.read_parquet(run_dir / "clusters.parquet"), customers)
+    return sheets
 
 
 def _write(path: Path, content: bytes) -> Path:
@@ -687,7 +775,7 @@ def _unique(lists: list[Audience]) -> list[Audience]:
     result = []
     for audience in lists:
         name, file, number = _sheet_name(audience.name), audience.file, 2
-        while name.lower() in seen_names or name.lower() in {"report", "lists", "segments", "tiers"}:
+        while name.lower() in seen_names or name.lower() in SUMMARY_SHEETS:
             name = _sheet_name(f"{audience.name[:27]} {number}")
             number += 1
         stem, number = file.removesuffix(".csv"), 2
@@ -711,11 +799,7 @@ def _sheet_name(name: str) -> str:
 
 
 def _currency_header(header: str, currency: str) -> str:
-    return (
-        f"{header} ({currency})"
-        if header in {"CLV", "Net spend in period", "Total CLV"} and currency
-        else header
-    )
+    return f"{header} ({currency})" if header in MONEY_HEADERS and currency else header
 
 
 def _with_currency(frame: pd.DataFrame, currency: str) -> pd.DataFrame:

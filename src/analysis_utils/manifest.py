@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,14 +39,23 @@ PACKAGES = (
     "pyspark",
 )
 FILE_NAME = "manifest.json"
+EXPORTS_FOLDER = "exports"  # the CRM team's customer lists in a period folder (exports.FOLDER)
 
 
-def build(run_dir: Path, job: Job, timings: dict[str, float], total_seconds: float) -> dict[str, Any]:
+def build(
+    run_dir: Path,
+    job: Job,
+    timings: dict[str, float],
+    total_seconds: float,
+    stage_runs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Everything needed to reproduce and audit a run, as a JSON-able dict.
 
     Keys: client, period, params (resolved), input (path, sha256, bytes), artifacts (rows
-    and sha256 per Parquet file), data_quality (rows per rule), versions, git, engine (backend,
-    lines and files read),
+    and sha256 per Parquet file), exports (sha256 per file of the ``exports`` folder, by its path
+    there), stages (per stage: its key, whether it was executed or reused,
+    the SHA-256 of its executed notebook and of each artifact it wrote: ``stages.record``),
+    data_quality (rows per rule), versions, git, engine (backend, lines and files read),
     created_at (UTC), seconds per notebook and in total.
     """
     params = yaml.safe_load((run_dir / "params.yaml").read_text(encoding="utf-8"))
@@ -60,21 +70,29 @@ def build(run_dir: Path, job: Job, timings: dict[str, float], total_seconds: flo
         "client_file": job.client_file,
         "overrides": list(job.overrides),
         "params": params,
-        "input": _input(data_path, params["data"]["format"]),
+        "input": input_fingerprint(data_path, params["data"]["format"]),
         "artifacts": artifacts,
+        "exports": _export_hashes(run_dir / EXPORTS_FOLDER),
+        "stages": dict(stage_runs or {}),
         "data_quality": _quality_counts(run_dir),
         "engine": _engine(params, run_dir),
-        "versions": {"python": platform.python_version(), **_package_versions()},
+        "versions": {"python": platform.python_version(), **package_versions()},
         "git": _git_state(),
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "seconds": {**timings, "total": round(total_seconds, 3)},
     }
 
 
-def write(run_dir: Path, job: Job, timings: dict[str, float], total_seconds: float) -> Path:
-    """Build the manifest and save it as ``manifest.json`` in the run folder."""
+def write(
+    run_dir: Path,
+    job: Job,
+    timings: dict[str, float],
+    total_seconds: float,
+    stage_runs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Path:
+    """Build the manifest (:func:`build`) and save it as ``manifest.json`` in the run folder."""
     path = run_dir / FILE_NAME
-    content = build(run_dir, job, timings, total_seconds)
+    content = build(run_dir, job, timings, total_seconds, stage_runs)
     try:
         path.write_text(json.dumps(content, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     except OSError as err:  # full disk: the system does not name the file
@@ -87,6 +105,21 @@ def read(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / FILE_NAME).read_text(encoding="utf-8"))
 
 
+def stage_runs(run_dir: Path) -> dict[str, Any]:
+    """The ``stages`` entry of a published run's manifest; empty when the folder, its manifest or
+    the entry is missing or unreadable (nothing of that run is then reused)."""
+    try:
+        return dict(read(run_dir).get("stages") or {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _export_hashes(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder`` by its POSIX path relative to it; empty without one."""
+    files = sorted(path for path in folder.rglob("*") if path.is_file()) if folder.is_dir() else []
+    return {path.relative_to(folder).as_posix(): file_sha256(path) for path in files}
+
+
 def _quality_counts(run_dir: Path) -> dict[str, int]:
     path = run_dir / "data_quality.parquet"
     if not path.exists():
@@ -95,7 +128,7 @@ def _quality_counts(run_dir: Path) -> dict[str, int]:
     return dict(zip(table["rule"], table["rows"], strict=True))
 
 
-def _input(data_path: Path, data_format: str) -> dict[str, Any]:
+def input_fingerprint(data_path: Path, data_format: str) -> dict[str, Any]:
     """Path, SHA-256 and bytes of the input; for a glob or a folder, ``files`` too and a SHA-256 of
     the sorted list of each file's path (relative to the folder, or the glob's) and SHA-256."""
     files = input_files(data_path, data_format).files
@@ -120,7 +153,7 @@ def _engine(params: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     }
 
 
-def _package_versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
     versions = {}
     for name in PACKAGES:
         try:

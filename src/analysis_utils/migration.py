@@ -6,15 +6,18 @@ segment changed behaviour, not that the boundaries moved (definitions: methodolo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analysis_utils import rfm, segments
 from analysis_utils.errors import ConfigError
 
 NEW, GONE = "new", "gone"
+CHANGES = ("up", "down", "same", NEW)  # a customer's segment change (:func:`segment_change`)
+MOVE_COLUMNS = ("previous_segment", "compared_segment", "segment_change", "previous_net_spend")
 
 
 def frozen_segments(
@@ -64,3 +67,51 @@ def migration_matrix(before: pd.DataFrame, after: pd.DataFrame, column: str = "s
 def migration_shares(matrix: pd.DataFrame) -> pd.DataFrame:
     """Each row of a migration matrix as shares of that row's customers (rows sum to 1)."""
     return matrix.div(matrix.sum(axis=1), axis=0)
+
+
+def segment_order(segment_map: segments.SegmentMap) -> list[str]:
+    """Segments best first: the order in which the segments file first names them, then "No net spend"."""
+    return [*dict.fromkeys(segment_map.segments), rfm.NONPOSITIVE_SEGMENT]
+
+
+def segment_change(current: pd.Series, previous: pd.Series, order: Sequence[str]) -> pd.Series:
+    """``up``, ``down``, ``same`` or ``new`` (no previous segment) per customer, by ``order`` (best first).
+
+    A segment missing from ``order`` ranks after every listed one.
+    """
+    rank = {name: place for place, name in enumerate(order)}
+    known = previous.notna().to_numpy()
+    now = current.map(rank).fillna(len(order)).to_numpy(dtype="int64")
+    before = previous.map(rank).fillna(len(order)).to_numpy(dtype="int64")
+    change = np.where(now < before, "up", np.where(now > before, "down", "same"))
+    return pd.Series(np.where(known, change, NEW), index=current.index, dtype="object")
+
+
+def customer_moves(
+    before: pd.DataFrame, after: pd.DataFrame, before_customers: pd.DataFrame, order: Sequence[str]
+) -> pd.DataFrame:
+    """One row per customer of ``after``: where they stood in the previous period and how they moved.
+
+    ``before`` and ``after``: customer_id and segment of two periods scored on one scale (as
+    :func:`frozen_segments` gives them, so the moves are the cells of :func:`migration_matrix`);
+    ``before_customers``: the previous period's customer table (customer_id, monetary).
+    Columns :data:`MOVE_COLUMNS` besides customer_id: ``previous_segment`` (missing for a customer
+    who did not buy in the previous period), ``compared_segment`` (the segment in ``after`` on that
+    scale), ``segment_change`` (:func:`segment_change` by ``order``) and ``previous_net_spend`` (net
+    spend in the previous period, currency units; missing for a new customer). Sorted by customer_id.
+    """
+    spend = before_customers[["customer_id", "monetary"]].rename(columns={"monetary": "previous_net_spend"})
+    moves = (
+        after[["customer_id", "segment"]]
+        .rename(columns={"segment": "compared_segment"})
+        .merge(
+            before[["customer_id", "segment"]].rename(columns={"segment": "previous_segment"}),
+            on="customer_id",
+            how="left",
+            validate="one_to_one",
+        )
+        .merge(spend, on="customer_id", how="left", validate="one_to_one")
+    )
+    moves["segment_change"] = segment_change(moves["compared_segment"], moves["previous_segment"], order)
+    moves["previous_net_spend"] = moves["previous_net_spend"].astype("float64")
+    return moves[["customer_id", *MOVE_COLUMNS]].sort_values("customer_id", ignore_index=True)

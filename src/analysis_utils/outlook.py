@@ -8,30 +8,44 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis_utils import clv, privacy
+from analysis_utils import clv, clv_models, clv_value, privacy
 
 
 def with_values(customers: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
     """``customers`` with the model's columns (clv.VALUE_COLUMNS) joined on customer_id, replacing
     any earlier copy; customers the model does not see (no positive purchase day) get missing values."""
     kept = customers.drop(columns=[c for c in clv.VALUE_COLUMNS if c in customers.columns])
-    return kept.merge(values[["customer_id", *clv.VALUE_COLUMNS]], on="customer_id", how="left")
+    joined = [c for c in clv.VALUE_COLUMNS if c in values.columns]  # a run saved before a column existed
+    return kept.merge(values[["customer_id", *joined]], on="customer_id", how="left")
+
+
+PARAMETER_MEANINGS = {
+    "r": "shape of the purchase rates across customers",
+    "alpha": "scale of the purchase rates: mean rate r/alpha = {rate:.3f} per {unit}",
+    "a": "dropout after a purchase ~ Beta(a, b)",
+    "b": "mean dropout probability per purchase a/(a+b) = {dropout:.3f}",
+    "s": "shape of the dropout rates across customers",
+    "beta": "scale of the dropout rates: mean dropout rate s/beta = {death:.4f} per {unit}",
+}
+"""What each purchase-model parameter means ({...}: filled from the fit)."""
 
 
 def parameter_table(result: clv.FutureValue, time_unit: str) -> pd.DataFrame:
-    """Fitted parameters with what each means, in the time unit of the fit."""
-    bg, gg = result.bgnbd.params, result.gamma_gamma.params
-    unit = time_unit.removesuffix("s")
+    """Fitted parameters of the chosen purchase model and of Gamma-Gamma, with what each means, in
+    the time unit of the fit."""
+    model = clv_models.PURCHASE_MODELS[result.model]
+    params, gg = vars(result.purchase.params), result.gamma_gamma.params
+    filled = {
+        "rate": params["r"] / params["alpha"],
+        "unit": time_unit.removesuffix("s"),
+        "dropout": model.mean_dropout(result.purchase.params),
+        "death": params["s"] / params["beta"] if "s" in params else np.nan,
+    }
     rows = [
-        ("BG/NBD", "r", bg.r, "shape of the purchase rates across customers"),
-        (
-            "BG/NBD",
-            "alpha",
-            bg.alpha,
-            f"scale: mean purchase rate r/alpha = {bg.r / bg.alpha:.3f} per {unit}",
-        ),
-        ("BG/NBD", "a", bg.a, "dropout after a purchase ~ Beta(a, b)"),
-        ("BG/NBD", "b", bg.b, f"mean dropout probability a/(a+b) = {bg.a / (bg.a + bg.b):.3f}"),
+        (model.label, name, value, PARAMETER_MEANINGS[name].format(**filled))
+        for name, value in params.items()
+    ]
+    rows += [
         ("Gamma-Gamma", "p", gg.p, "shape of a customer's spend per purchase"),
         ("Gamma-Gamma", "q", gg.q, "shape of the spend level across customers (q > 1 for a finite mean)"),
         (
@@ -98,6 +112,59 @@ def value_by_segment(customers: pd.DataFrame) -> pd.DataFrame:
         mean_clv=("clv", "mean"),
     )
     return table.sort_values(["clv"], ascending=False).reset_index()
+
+
+def segment_value_intervals(
+    result: clv.FutureValue, customers: pd.DataFrame, settings: Mapping[str, object]
+) -> pd.DataFrame | None:
+    """Per segment of ``customers`` (customer_id, segment, expected_purchases, clv): customers the
+    model sees, total expected purchases and total CLV (currency, over the horizon) with their 80%
+    intervals (clv_value.value_intervals: totals per parameter draw, then percentiles), most
+    valuable first; None when the run has no intervals (``clv.interval_draws: 0``)."""
+    if result.draws is None:
+        return None
+    modelled = result.summary.merge(customers[["customer_id", "segment"]], on="customer_id")
+    _, by_segment = clv_value.value_intervals(
+        clv_models.PURCHASE_MODELS[result.model],
+        result.draws,
+        result.gamma_gamma.params,
+        modelled,
+        settings,
+        modelled["segment"],
+    )
+    points = customers.groupby("segment", observed=True)[["expected_purchases", "clv"]].sum().reset_index()
+    table = by_segment.rename(columns={"group": "segment"}).merge(points, on="segment")
+    columns = [
+        "segment",
+        "customers",
+        "expected_purchases",
+        "expected_purchases_low",
+        "expected_purchases_high",
+    ]
+    return table[[*columns, "clv", "clv_low", "clv_high"]].sort_values(
+        "clv", ascending=False, ignore_index=True
+    )
+
+
+def segment_interval_sentence(table: pd.DataFrame | None, horizon_months: int, currency: str) -> str:
+    """The most valuable segment's worth with its 80% interval, in one sentence (empty without
+    intervals)."""
+    if table is None or table.empty:
+        return ""
+    top = table.iloc[0]
+    low, high = _short_money(top["clv_low"]), _short_money(top["clv_high"])
+    return (
+        f"{top['segment']} are worth {low}-{high} {currency} "
+        f"over the next {horizon_months} months (80% interval: the range the value stays in when the "
+        "model's fitted parameters are varied within their uncertainty)."
+    )
+
+
+def _short_money(value: float) -> str:
+    """180k, 1.2m, 950: a rounded amount for a sentence."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.1f}m"
+    return f"{value / 1e3:.0f}k" if abs(value) >= 1e4 else f"{value:,.0f}"
 
 
 def top_by_value(customers: pd.DataFrame, salt: str, n: int, with_p_alive: bool = True) -> pd.DataFrame:

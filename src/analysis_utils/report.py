@@ -408,11 +408,16 @@ def write_run_index(run_dir: Path) -> Path:
         f"<td class=n>{info['rows']:,} rows</td></tr>"
         for name, info in manifest["artifacts"].items()
     )
+    reused = ", ".join(  # stages copied from the period's earlier run, whose stage keys were the same
+        html.escape(name) for name, run in manifest.get("stages", {}).items() if run["status"] == "reused"
+    )
+    if reused:
+        reused = f"<p class=muted>Reused from the earlier run (same inputs, parameters, code): {reused}.</p>"
     body = (
         f"<h1>{html.escape(manifest['params']['client']['name'])}: period {html.escape(period['name'])}</h1>"
         f"<p class=muted>{html.escape(when)};"
         f" generated {html.escape(manifest['created_at'])}</p>"
-        f"<table>{rows}</table><h2>Reports</h2><table>{reports}</table>"
+        f"<table>{rows}</table>{reused}<h2>Reports</h2><table>{reports}</table>"
         f"<h2>Data</h2><table>{artifacts}</table>"
         f"{_exports_section(run_dir)}"
         f"<p><a href='manifest.json'>manifest.json</a> (parameters, input hash, versions, timings) &middot; "

@@ -6,12 +6,13 @@ overdue
     days since the last order / the customer's usual gap between purchase days (for one-time
     buyers, the median usual gap of the repeat buyers): the rule-based score of kpi.churn_risk.
 p_alive
-    1 - P(alive), BG/NBD's probability that the customer is still active.
+    1 - P(alive), the chosen purchase model's probability (BG/NBD, MBG/NBD or Pareto/NBD, stage 05)
+    that the customer is still active.
 p_no_purchase
-    BG/NBD's probability of no purchase in the next ``h`` time units:
-    1 - P(alive) + P(alive) ((alpha + T) / (alpha + T + h))^(r + x).
+    the chosen model's probability of no purchase in the next ``h`` time units (for BG/NBD,
+    1 - P(alive) + P(alive) ((alpha + T) / (alpha + T + h))^(r + x)).
 expected_purchases
-    minus BG/NBD's expected number of purchases in the next ``h`` time units.
+    minus the chosen model's expected number of purchases in the next ``h`` time units.
 
 ``h`` is the length of the holdout (the second part of the period's window), so that every
 score can be checked against what customers did. The model is fitted on the calibration part,
@@ -43,7 +44,7 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import roc_auc_score
 
-from analysis_utils import clv, kpi, rfm
+from analysis_utils import clv, clv_models, kpi, rfm
 from analysis_utils.config import Period, RunParams
 
 SCORES: dict[str, str] = {
@@ -179,25 +180,26 @@ def overdue_ratio(summary: pd.DataFrame, unit_days: float) -> np.ndarray:
     return (T - t_x) / gap
 
 
-def p_no_purchase(params: clv.BGNBDParams, summary: pd.DataFrame, horizon: float) -> np.ndarray:
-    """BG/NBD probability of no purchase in (T, T + horizon] given (x, t_x, T): gone, or alive with
-    a Gamma(r + x, alpha + T) posterior purchase rate that yields no purchase in ``horizon``."""
+def p_no_purchase(params: Any, summary: pd.DataFrame, horizon: float) -> np.ndarray:
+    """Probability of no purchase in (T, T + horizon] given (x, t_x, T) under the purchase model
+    whose parameters ``params`` are (clv_models.PURCHASE_MODELS; for BG/NBD: gone, or alive with a
+    Gamma(r + x, alpha + T) posterior purchase rate that yields no purchase in ``horizon``)."""
     x, t_x, T = (summary[c].to_numpy(dtype="float64") for c in ("x", "t_x", "T"))
-    alive = clv.p_alive(params, x, t_x, T)
-    quiet_if_alive = np.exp((params.r + x) * np.log((params.alpha + T) / (params.alpha + T + horizon)))
-    return 1.0 - alive + alive * quiet_if_alive
+    return clv_models.model_of(params).p_no_purchase(params, x, t_x, T, horizon)
 
 
-def model_scores(params: clv.BGNBDParams, summary: pd.DataFrame, horizon: float) -> pd.DataFrame:
+def model_scores(params: Any, summary: pd.DataFrame, horizon: float) -> pd.DataFrame:
     """P(alive), P(no purchase in ``horizon``) and expected purchases in ``horizon`` of every
-    customer of ``summary`` (horizon in the summary's time unit)."""
+    customer of ``summary`` (horizon in the summary's time unit) under the purchase model whose
+    parameters ``params`` are."""
     x, t_x, T = (summary[c].to_numpy(dtype="float64") for c in ("x", "t_x", "T"))
+    model = clv_models.model_of(params)
     return pd.DataFrame(
         {
             "customer_id": summary["customer_id"].to_numpy(),
-            "p_alive": clv.p_alive(params, x, t_x, T),
+            "p_alive": model.p_alive(params, x, t_x, T),
             "p_no_purchase": p_no_purchase(params, summary, horizon),
-            "expected_purchases_ahead": clv.expected_purchases(params, x, t_x, T, horizon),
+            "expected_purchases_ahead": model.expected_purchases(params, x, t_x, T, horizon),
         }
     )
 
@@ -231,11 +233,11 @@ def model_exclusions(
     repeat_buyers = future.gamma_gamma.n_customers
     if repeat_buyers < clv_settings["min_repeat_buyers"]:
         return dict.fromkeys(model, f"only {repeat_buyers:,} customers bought more than once")
-    if not (future.bgnbd.converged and future.holdout.fit.converged):
+    if not (future.purchase.converged and future.holdout.fit.converged):
         return dict.fromkeys(model, "the model's fit did not converge")
     excluded: dict[str, str] = {}
-    params = future.bgnbd.params
-    dropout = params.a / (params.a + params.b)
+    params = future.purchase.params
+    dropout = clv_models.model_of(params).mean_dropout(params)
     if dropout < MIN_MEAN_DROPOUT:
         excluded["p_alive"] = (
             f"the model sees almost no customer leaving (mean dropout {dropout:.2%} per purchase), "
@@ -414,7 +416,7 @@ def score_customers(
     model_columns = ("p_alive", "p_no_purchase", "expected_purchases_ahead")
     overdue = kpi.churn_risk(scored.drop(columns=[c for c in model_columns if c in scored.columns]), settings)
     horizon = rule.horizon_days / clv.TIME_UNIT_DAYS[time_unit]
-    model = model_scores(future.bgnbd.params, future.summary, horizon)
+    model = model_scores(future.purchase.params, future.summary, horizon)
     table = overdue.merge(model, on="customer_id", how="left")
     table["risk_score"] = risk_scores(table)[rule.score]
     table["churn_risk"] = levels(table, rule, settings)

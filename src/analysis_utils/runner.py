@@ -29,21 +29,13 @@ import yaml
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
 
-from analysis_utils import exports, manifest, paths, pdf, privacy, report
+from analysis_utils import exports, kernels, manifest, paths, pdf, privacy, report, stages
 from analysis_utils.config import RunParams, dump_params, load_params
 from analysis_utils.errors import ConfigError, CrmError, StageError, write_error
 
-STAGE_NOTEBOOKS = (
-    "01_data_prep.ipynb",
-    "02_rfm.ipynb",
-    "03_clustering.ipynb",
-    "04_value_matrix.ipynb",
-    "05_future_value.ipynb",
-    "06_customer_360.ipynb",
-    "09_client_report.ipynb",
-)
-COMPARISON_NOTEBOOK = "90_period_comparison.ipynb"
-COMPARISON = "comparison"  # the job's "period" and its folder name
+STAGE_NOTEBOOKS = tuple(stage.notebook for stage in stages.of_kind(stages.PERIOD))
+(COMPARISON_NOTEBOOK,) = (stage.notebook for stage in stages.of_kind(stages.COMPARISON))
+COMPARISON = stages.COMPARISON  # the job's "period" and its folder name
 KERNEL_PORT_CLASH = "Address already in use"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 PARTIAL_MARK = ".partial-"  # staging folders: .<period>.partial-<id>
@@ -80,7 +72,10 @@ class IPCKernelManager(AsyncKernelManager):
 
 @dataclass(frozen=True)
 class Job:
-    """One client x period to run: everything a worker process needs, as plain values."""
+    """One client x period to run: everything a worker process needs, as plain values.
+
+    ``force``: execute every stage, even one a published run of the same period could lend.
+    """
 
     client_file: str
     client: str
@@ -91,6 +86,7 @@ class Job:
     timeout: int = 900
     show_progress: bool = True
     notebooks: tuple[str, ...] = STAGE_NOTEBOOKS
+    force: bool = False
 
     @property
     def label(self) -> str:
@@ -110,9 +106,14 @@ class Outcome:
 
 
 def plan(
-    params: RunParams, period_names: Sequence[str], out_dir: Path, overrides: Sequence[str]
+    params: RunParams,
+    period_names: Sequence[str],
+    out_dir: Path,
+    overrides: Sequence[str],
+    force: bool = False,
 ) -> list[Job]:
-    """Jobs for the chosen periods (all declared periods when none are named)."""
+    """Jobs for the chosen periods (all declared periods when none are named); ``force``: execute
+    every stage instead of reusing those a published run computed with the same key."""
     names = list(period_names) or [p.name for p in params.periods]
     for name in names:
         params.period(name)  # ConfigError naming the declared periods when unknown
@@ -128,6 +129,7 @@ def plan(
             overrides=tuple(overrides),
             kernel=params.get("run.kernel"),
             timeout=int(params.get("run.execution_timeout")),
+            force=force,
         )
         for name in names
     ]
@@ -175,22 +177,23 @@ def comparison_job(period_jobs: Sequence[Job]) -> Job:
 def run_jobs(jobs: Sequence[Job], n_jobs: int = 1) -> list[Outcome]:
     """Run jobs one after another (``n_jobs`` = 1) or in ``n_jobs`` spawned processes.
 
-    Then, for each client with two or more periods all run successfully, the period comparison.
-    Outcomes come back in the order of ``jobs`` (comparisons last); the client index page is
-    rebuilt at the end.
+    Then, for each client with two or more periods all run successfully, the period comparison,
+    in the same process or pool (whose kernels are warm: :mod:`analysis_utils.kernels`). Outcomes
+    come back in the order of ``jobs`` (comparisons last); the client index page is rebuilt at the end.
     """
     for client_dir in sorted({Path(job.out_dir) / job.client for job in jobs}):
         tidy_dead_runs(client_dir)  # what killed runs left, before any job starts its own staging
-    if n_jobs <= 1 or len(jobs) <= 1:
-        outcomes = [run_job(job) for job in jobs]
-    else:
-        context = multiprocessing.get_context("spawn")  # fork + zmq kernels is unsafe
-        threads = max(1, (os.cpu_count() or 1) // n_jobs)
-        with ProcessPoolExecutor(
-            max_workers=n_jobs, mp_context=context, initializer=_share_cores, initargs=(threads,)
-        ) as pool:
-            outcomes = list(pool.map(run_job, jobs))
-    outcomes += [run_job(job) for job in _comparisons(jobs, outcomes)]
+    with contextlib.ExitStack() as stack:
+        run_all: Callable = map
+        if n_jobs > 1 and len(jobs) > 1:
+            context = multiprocessing.get_context("spawn")  # fork + zmq kernels is unsafe
+            threads = max(1, (os.cpu_count() or 1) // n_jobs)
+            pool = ProcessPoolExecutor(
+                max_workers=n_jobs, mp_context=context, initializer=_share_cores, initargs=(threads,)
+            )
+            run_all = stack.enter_context(pool).map
+        outcomes = list(run_all(run_job, jobs))
+        outcomes += run_all(run_job, _comparisons(jobs, outcomes))  # where a kernel is already warm
     for client_dir in sorted({Path(job.out_dir) / job.client for job in jobs}):
         started = time.perf_counter()
         error = write_index(client_dir)
@@ -269,9 +272,7 @@ def run_job(job: Job) -> Outcome:
     timings: dict[str, float] = {}
     try:
         _write_resolved_params(job, staging)
-        for notebook in job.notebooks:
-            timings[notebook] = _execute(job, notebook, staging)
-            _progress(job, f"{notebook} ok ({timings[notebook]:.1f} s)")
+        done = _run_stages(job, staging, timings)
         render_started = time.perf_counter()
         _render(staging)
         timings["render"] = round(time.perf_counter() - render_started, 3)
@@ -280,9 +281,12 @@ def run_job(job: Job) -> Outcome:
             pdf.print_pdf(staging / pdf.CLIENT_REPORT)
             timings["pdf"] = round(time.perf_counter() - pdf_started, 3)
         if job.period != COMPARISON:  # customer lists for the CRM team (raw ids: analyst index only)
+            exports_started = time.perf_counter()
             exports.write_exports(staging, job.period)
+            timings["exports"] = round(time.perf_counter() - exports_started, 3)
         (staging / PID_FILE).unlink(missing_ok=True)  # not part of the run (tidying spares a young folder)
-        manifest.write(staging, job, timings, total_seconds=time.perf_counter() - started)
+        stage_runs = {stage.name: stages.record(stage, key, status, staging) for stage, key, status in done}
+        manifest.write(staging, job, timings, time.perf_counter() - started, stage_runs)
         report.write_run_index(staging)
         final = client_dir / job.period
         _publish(staging, final)
@@ -297,6 +301,33 @@ def run_job(job: Job) -> Outcome:
         return Outcome(job.label, "failed", time.perf_counter() - started, str(kept), message, timings)
     seconds = time.perf_counter() - started
     return Outcome(job.label, "ok", seconds, str(final / "index.html"), "", timings)
+
+
+def _run_stages(
+    job: Job, staging: Path, timings: dict[str, float]
+) -> list[tuple[stages.Stage, str | None, str]]:
+    """Execute each notebook of the job into ``staging``, or reuse its stage from the period's
+    published run when that run's manifest holds the same stage key (:func:`stages.reuse`; never
+    with ``job.force``, never for the comparison); (stage, key, status) of each, in order."""
+    published = Path(job.out_dir) / job.client / job.period
+    previous = {} if job.force else manifest.stage_runs(published)
+    params = load_params(job.client_file, job.overrides)
+    done = []
+    for notebook in job.notebooks:
+        started = time.perf_counter()
+        stage = stages.by_notebook(notebook)
+        key = None
+        if stage.kind == stages.PERIOD:
+            key = stages.stage_key(stage, params, job.period, staging)
+        if key and stages.reuse(stage, key, published, previous.get(stage.name), staging):
+            timings[notebook] = round(time.perf_counter() - started, 3)
+            _progress(job, f"{notebook} reused ({timings[notebook]:.1f} s)")
+            done.append((stage, key, stages.REUSED))
+        else:
+            timings[notebook] = _execute(job, notebook, staging)
+            _progress(job, f"{notebook} ok ({timings[notebook]:.1f} s)")
+            done.append((stage, key, stages.EXECUTED))
+    return done
 
 
 def start_staging(client_dir: Path, period: str) -> Path:
@@ -383,16 +414,18 @@ def _execute(job: Job, notebook: str, staging: Path) -> float:
         raise StageError(f"{notebook}: parameters cell does not declare {', '.join(sorted(unknown))}")
     for attempt in (1, 2):
         try:
-            pm.execute_notebook(
-                str(source),
-                str(staging / notebook),
-                parameters=parameters,
-                kernel_name=job.kernel,
-                execution_timeout=job.timeout,
-                progress_bar=False,
-                log_output=False,
-                kernel_manager_class=IPCKernelManager,
-            )
+            with kernels.kernel_for(job.kernel, IPCKernelManager, warm=_warm_kernels(staging)) as kernel:
+                pm.execute_notebook(
+                    str(source),
+                    str(staging / notebook),
+                    parameters=parameters,
+                    kernel_name=job.kernel,
+                    execution_timeout=job.timeout,
+                    progress_bar=False,
+                    log_output=False,
+                    kernel_manager_class=IPCKernelManager,
+                    **kernel,  # this worker's warm kernel, or none: papermill starts a fresh one
+                )
             break
         except pm.PapermillExecutionError as err:
             evalue = " ".join(str(err.evalue).split())
@@ -401,6 +434,12 @@ def _execute(job: Job, notebook: str, staging: Path) -> float:
             if KERNEL_PORT_CLASH not in str(err) or attempt == 2:
                 raise
     return round(time.perf_counter() - started, 3)
+
+
+def _warm_kernels(staging: Path) -> bool:
+    """``run.warm_kernels`` of the run's resolved parameters (see :mod:`analysis_utils.kernels`)."""
+    values = yaml.safe_load((staging / "params.yaml").read_text(encoding="utf-8")) or {}
+    return bool((values.get("run") or {}).get("warm_kernels", True))
 
 
 def _describe_failure(err: Exception, staging: Path) -> str:

@@ -1,0 +1,402 @@
+"""The declared stage graph: each stage's notebook, the artifacts it reads and writes, and the
+parameter sections it depends on; and each stage's key, from which a run decides to reuse a stage.
+
+The runner, the stand-alone notebook mode (its scratch folder) and docs/architecture.md all take
+the stages from :data:`STAGES`. Artifacts are file names in a run folder. A period stage reads only
+what an earlier stage of the same run wrote; the comparison (a job kind of its own) reads the
+published period folders of its client.
+
+A stage's key is a SHA-256 of everything its outputs can depend on: its notebook's bytes, the bytes
+of the artifacts it reads, the resolved values of its parameter sections (and the files they name),
+the period, the pseudonym salt, and the code it imports with the library versions. Two runs whose stage
+keys agree compute the same artifacts, so the later run may copy them instead of executing.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import json
+import os
+import platform
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from analysis_utils import manifest, paths, privacy
+from analysis_utils.config import RunParams
+from analysis_utils.errors import ConfigError, CrmError
+from analysis_utils.ground_truth import TRUTH_FILE_NAME
+from analysis_utils.io import file_sha256
+
+PERIOD = "period"  # kind of a stage run once per client x period, into the period's run folder
+COMPARISON = "comparison"  # kind of the stage comparing a client's published periods
+FILE_KEYS = ("saved_thresholds", "logo")  # parameter keys naming a file (besides path and *_file)
+EXECUTED, REUSED = "executed", "reused"  # how a stage's outputs came into a run
+PERIOD_TABLES = ("orders.parquet", "customer_history.parquet", "earlier_orders.parquet", "customers.parquet")
+"""Stages 01-02's tables of a period, as comparison.PeriodTables holds them (stages 06, 09 and the
+comparison read them all)."""
+PACKAGE = Path(__file__).parent  # analysis_utils: whose modules a stage's key covers
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One node of the graph: a notebook, what it reads and writes, and its parameter sections.
+
+    ``params`` holds top-level sections (``clustering``) or dotted keys (``rfm.playbook_file``);
+    ``periods`` means every declared period (a stage that looks at another period), while every
+    period stage depends on its own period anyway.
+    """
+
+    notebook: str
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    params: tuple[str, ...]
+    kind: str = PERIOD
+
+    @property
+    def name(self) -> str:
+        """The notebook's stem, e.g. ``03_clustering``."""
+        return Path(self.notebook).stem
+
+
+STAGES = (
+    Stage(
+        "01_data_prep.ipynb",
+        reads=(),
+        writes=(
+            "orders.parquet",
+            "data_quality.parquet",
+            "customer_history.parquet",
+            "earlier_orders.parquet",
+        ),
+        params=("client", "data", "prep", "engine"),
+    ),
+    Stage(
+        "02_rfm.ipynb",
+        reads=("orders.parquet",),
+        writes=("customers.parquet", "rfm_thresholds.json"),
+        params=("client", "data", "rfm"),
+    ),
+    Stage(
+        "03_clustering.ipynb",
+        reads=("customers.parquet",),
+        writes=("clusters.parquet", "clustering_model.joblib"),
+        params=("client", "data", "clustering"),
+    ),
+    Stage(
+        "04_value_matrix.ipynb",
+        reads=("customers.parquet", "clusters.parquet"),
+        writes=("value_matrix.parquet",),
+        params=("client", "rfm.playbook_file", "value_matrix"),
+    ),
+    Stage(
+        "05_future_value.ipynb",
+        reads=("orders.parquet", "earlier_orders.parquet", "customers.parquet"),
+        writes=(
+            "future_value.parquet",
+            "clv_model.joblib",
+            "clv_model.json",
+            "clv_holdout.parquet",
+            "churn_risk.parquet",
+            "churn_rule.json",
+        ),
+        params=("client", "data", "clv", "churn_risk"),
+    ),
+    Stage(
+        "06_customer_360.ipynb",
+        reads=(*PERIOD_TABLES, "clusters.parquet", "value_matrix.parquet", "future_value.parquet"),
+        writes=("customer_360.parquet", "source_quality.parquet"),
+        params=(  # periods, comparison: the segment each customer had in the previous period
+            "client",
+            "data",
+            "prep",
+            "engine",
+            "periods",
+            "rfm",
+            "comparison",
+            "clv.valuable_segments",
+            "sources",
+            "ranking",
+            "profiling",
+            "campaigns",
+            "basket",
+        ),
+    ),
+    Stage(
+        "09_client_report.ipynb",
+        reads=(
+            *PERIOD_TABLES,
+            "data_quality.parquet",
+            "clusters.parquet",
+            "value_matrix.parquet",
+            "future_value.parquet",
+            "clv_model.joblib",
+            "churn_risk.parquet",
+            "churn_rule.json",
+            "customer_360.parquet",
+        ),
+        writes=("kpis.parquet",),
+        params=(
+            "client",
+            "data",
+            "prep",
+            "engine",
+            "periods",
+            "rfm",
+            "value_matrix",
+            "comparison",
+            "clv",
+            "churn_risk",
+            "sources",
+            "ranking",
+            "campaigns",
+            "report",
+        ),
+    ),
+    Stage(
+        "90_period_comparison.ipynb",
+        reads=PERIOD_TABLES,
+        writes=("kpi_trends.parquet",),  # and migration_<before>_<after>.parquet per compared pair
+        params=("client", "data", "prep", "engine", "periods", "rfm", "comparison"),
+        kind=COMPARISON,
+    ),
+)
+
+
+class GraphError(ValueError):
+    """A stage graph that cannot run: an artifact read before anyone writes it, or written twice."""
+
+
+def validate(stages: Sequence[Stage]) -> None:
+    """Raise GraphError unless every artifact a stage reads is written by an earlier stage, and no
+    two stages write the same artifact (data moves forward only: nothing is rewritten)."""
+    written: dict[str, str] = {}
+    for stage in stages:
+        missing = [name for name in stage.reads if name not in written]
+        if missing:
+            raise GraphError(f"{stage.name} reads {', '.join(missing)}, which no earlier stage writes")
+        for name in stage.writes:
+            if name in written:
+                raise GraphError(f"{name} is written by both {written[name]} and {stage.name}")
+            written[name] = stage.name
+
+
+def of_kind(kind: str, stages: Sequence[Stage] = STAGES) -> tuple[Stage, ...]:
+    """The stages of one job kind (:data:`PERIOD` or :data:`COMPARISON`), in running order."""
+    return tuple(stage for stage in stages if stage.kind == kind)
+
+
+def by_notebook(notebook: str, stages: Sequence[Stage] = STAGES) -> Stage:
+    """The stage whose notebook is ``notebook`` (KeyError naming it when none is)."""
+    for stage in stages:
+        if stage.notebook == notebook:
+            return stage
+    raise KeyError(f"no stage runs {notebook}")
+
+
+def stage_key(stage: Stage, params: RunParams, period: str, run_dir: Path) -> str:
+    """SHA-256 of everything ``stage``'s outputs depend on (see the module's docstring), for the
+    period named ``period``. The artifacts it reads are hashed as they are in ``run_dir``; an absent
+    one counts as absent."""
+    material = {
+        "notebook": file_sha256(paths.NOTEBOOKS_DIR / stage.notebook),
+        "reads": {name: _sha256_or_none(run_dir / name) for name in stage.reads},
+        "params": {section: _section(params, section) for section in stage.params},
+        "files": _named_files(params, stage.params),
+        "period": _period(params, period),
+        "salt": _salt_digest(params),
+        "code": code_fingerprint(stage.notebook),
+    }
+    return _digest(material)
+
+
+def params_key(params: RunParams, period: str) -> str:
+    """SHA-256 of the parameter sections of every period stage, the files they name, the period and
+    the code: the key of a stand-alone scratch folder (no salt: stand-alone stages 01-04 need none)."""
+    sections = sorted({section for stage in of_kind(PERIOD) for section in stage.params})
+    material = {
+        "params": {section: _section(params, section) for section in sections},
+        "files": _named_files(params, sections),
+        "period": _period(params, period),
+        "code": [code_fingerprint(stage.notebook) for stage in of_kind(PERIOD)],
+    }
+    return _digest(material)
+
+
+@functools.cache
+def code_fingerprint(notebook: str) -> str:
+    """SHA-256 of the package's modules that ``notebook`` imports, directly or through one another
+    (each file's name and bytes), with the Python and library versions. Modules only the runner
+    uses (runner, cli, kernels, report, exports ...) are not among them."""
+    versions = {"python": platform.python_version(), **manifest.package_versions()}
+    digest = hashlib.sha256(json.dumps(versions, sort_keys=True).encode("utf-8"))
+    cells = json.loads((paths.NOTEBOOKS_DIR / notebook).read_text(encoding="utf-8"))["cells"]
+    code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+    for module in sorted(_imported_closure(code)):
+        digest.update(f"{module}\n".encode())
+        digest.update((PACKAGE / f"{module}.py").read_bytes())
+    return digest.hexdigest()
+
+
+def reuse(stage: Stage, key: str, published: Path, record: Mapping[str, Any] | None, run_dir: Path) -> bool:
+    """Copy ``stage``'s artifacts and executed notebook from the ``published`` run into ``run_dir``
+    when that run's manifest ``record`` of the stage has the same key and every file it lists is
+    there with the recorded SHA-256; whether it did. Files are hard-linked where the file system
+    allows (every writer replaces a file instead of writing into it), copied otherwise."""
+    if stage.kind != PERIOD or not record or record.get("key") != key:
+        return False
+    expected = {**record.get("writes", {}), stage.notebook: record.get("notebook_sha256")}
+    if set(expected) != {*stage.writes, stage.notebook}:
+        return False
+    if not all(sha and _sha256_or_none(published / name) == sha for name, sha in expected.items()):
+        return False
+    try:
+        for name in expected:
+            _link_or_copy(published / name, run_dir / name)
+    except OSError:  # the published run moved away meanwhile: execute instead
+        for name in expected:
+            (run_dir / name).unlink(missing_ok=True)
+        return False
+    return True
+
+
+def record(stage: Stage, key: str | None, status: str, run_dir: Path) -> dict[str, Any]:
+    """The manifest's entry for one stage of a finished run: key, status (:data:`EXECUTED` or
+    :data:`REUSED`), and the SHA-256 of its executed notebook and of each artifact it wrote."""
+    return {
+        "key": key,
+        "status": status,
+        "notebook_sha256": _sha256_or_none(run_dir / stage.notebook),
+        "writes": {name: _sha256_or_none(run_dir / name) for name in stage.writes},
+    }
+
+
+def stage_table(stages: Sequence[Stage] = STAGES) -> str:
+    """The graph as a Markdown table (docs/architecture.md holds it; a test keeps the two equal)."""
+    rows = [
+        "| stage | kind | reads | writes | parameters |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for stage in stages:
+        cells = (
+            stage.name,
+            stage.kind,
+            ", ".join(stage.reads) or "(client files)",
+            ", ".join(stage.writes),
+            ", ".join(stage.params),
+        )
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def _period(params: RunParams, name: str) -> dict[str, Any] | str:
+    """The period's declaration (name, as_of, window_days); its name alone when it is not declared."""
+    return next((asdict(p) for p in params.periods if p.name == name), name)
+
+
+def _section(params: RunParams, section: str) -> Any:
+    return [asdict(p) for p in params.periods] if section == "periods" else params.get(section)
+
+
+def _named_files(params: RunParams, sections: Sequence[str]) -> dict[str, Any]:
+    """Fingerprints of the files the sections name (``path``, ``*_file`` ...), and of the planted
+    truth file beside the data when the ``data`` section is among them."""
+    found: dict[str, Any] = {}
+    for section in sections:
+        if section != "periods":
+            _collect_files(section, params.get(section), found)
+    if "data" in sections:
+        found["truth"] = _sha256_or_none(params.data_path.with_name(TRUTH_FILE_NAME))
+    return found
+
+
+def _collect_files(where: str, value: Any, found: dict[str, Any]) -> None:
+    if not isinstance(value, Mapping):
+        leaf = where.rsplit(".", 1)[-1]
+        if isinstance(value, str) and value and (leaf in FILE_KEYS or leaf.endswith("_file")):
+            found[where] = _sha256_or_none(paths.resolve(value))
+        return
+    for key, inner in value.items():
+        if key == "path" and isinstance(inner, str) and inner:
+            found[f"{where}.path"] = _file_fingerprint(paths.resolve(inner), value.get("format", "auto"))
+        else:
+            _collect_files(f"{where}.{key}", inner, found)
+
+
+def _imported_closure(source: str) -> set[str]:
+    """The package's modules that Python ``source`` imports, and those they import, and so on
+    (``__init__`` always: importing any module runs it)."""
+    seen, todo = {"__init__"}, list(_package_imports(source))
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo += _package_imports((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    return seen
+
+
+def _package_imports(source: str) -> set[str]:
+    """Names of the package's modules imported by ``source`` (not under ``if TYPE_CHECKING``)."""
+    finder = _ImportFinder()
+    finder.visit(ast.parse(source))
+    return {name for name in finder.names if (PACKAGE / f"{name}.py").is_file()}
+
+
+class _ImportFinder(ast.NodeVisitor):
+    """Collects ``analysis_utils`` module names from import statements, wherever they are."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_If(self, node: ast.If) -> None:
+        if not (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"):
+            self.generic_visit(node)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        self.names |= {a.name.split(".")[1] for a in node.names if a.name.startswith(f"{PACKAGE.name}.")}
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.module == PACKAGE.name:
+            self.names |= {alias.name for alias in node.names}
+        elif node.module and node.module.startswith(f"{PACKAGE.name}."):
+            self.names.add(node.module.split(".")[1])
+
+
+def _file_fingerprint(path: Path, declared_format: str) -> str | None:
+    """SHA-256 of a file (of every file, for a glob or a folder of data files); None when absent."""
+    try:
+        return manifest.input_fingerprint(path, declared_format)["sha256"]
+    except (CrmError, OSError):  # absent or unreadable: the stage itself reports it when it runs
+        return None
+
+
+def _salt_digest(params: RunParams) -> str | None:
+    """SHA-256 of the pseudonym salt (pseudonyms in a stage's outputs change with it); None when no
+    salt is set (the stages that pseudonymise then fail on their own)."""
+    try:
+        return hashlib.sha256(privacy.salt_from(params.values).encode("utf-8")).hexdigest()
+    except ConfigError:
+        return None
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    return file_sha256(path) if path.is_file() else None
+
+
+def _digest(material: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+validate(STAGES)

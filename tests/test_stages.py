@@ -1,0 +1,141 @@
+"""The declared stage graph: validation, agreement with what the notebooks write, the docs' table,
+and the keys that decide reuse (the end-to-end re-runs are in test_incremental.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from analysis_utils import context, paths, runner, stages
+from analysis_utils.config import load_params
+
+SAMPLE = paths.CLIENTS_DIR / "sample.yaml"
+RUN_FILES = {"params.yaml", "manifest.json"}  # written by the runner, not by a stage
+
+
+def stage(notebook: str, reads: tuple[str, ...] = (), writes: tuple[str, ...] = ()) -> stages.Stage:
+    return stages.Stage(notebook, reads=reads, writes=writes, params=())
+
+
+def test_graph_rejects_a_stage_reading_what_no_earlier_stage_writes():
+    graph = [stage("01_a.ipynb", writes=("a.parquet",)), stage("02_b.ipynb", reads=("b.parquet",))]
+    with pytest.raises(stages.GraphError, match="02_b reads b.parquet, which no earlier stage writes"):
+        stages.validate(graph)
+
+
+def test_graph_rejects_a_stage_reading_what_a_later_stage_writes():
+    graph = [stage("01_a.ipynb", reads=("b.parquet",)), stage("02_b.ipynb", writes=("b.parquet",))]
+    with pytest.raises(stages.GraphError, match="01_a reads b.parquet"):
+        stages.validate(graph)
+
+
+def test_graph_rejects_two_stages_writing_one_artifact():
+    graph = [stage("01_a.ipynb", writes=("a.parquet",)), stage("02_b.ipynb", writes=("a.parquet",))]
+    with pytest.raises(stages.GraphError, match="a.parquet is written by both 01_a and 02_b"):
+        stages.validate(graph)
+
+
+def test_registry_is_a_valid_graph_whose_notebooks_exist_and_run_in_the_runner():
+    stages.validate(stages.STAGES)
+    assert all((paths.NOTEBOOKS_DIR / s.notebook).is_file() for s in stages.STAGES)
+    assert tuple(s.notebook for s in stages.of_kind(stages.PERIOD)) == runner.STAGE_NOTEBOOKS
+    assert runner.COMPARISON_NOTEBOOK == "90_period_comparison.ipynb"
+    assert runner.COMPARISON == stages.COMPARISON
+
+
+def test_registry_names_every_artifact_a_period_run_holds(sample_run):
+    written = {name for s in stages.of_kind(stages.PERIOD) for name in s.writes}
+    for period in ("2023", "2024"):
+        folder = sample_run / period
+        held = {p.name for p in folder.iterdir() if p.suffix in {".parquet", ".json", ".joblib"}}
+        assert held - RUN_FILES == written, period
+
+
+def test_registry_names_the_comparison_artifacts(sample_run):
+    (comparison,) = stages.of_kind(stages.COMPARISON)
+    held = {p.name for p in (sample_run / "comparison").glob("*.parquet")}
+    assert held == {*comparison.writes, "migration_2023_2024.parquet"}
+
+
+def test_manifest_records_each_stage_key_status_and_output_hashes(sample_run):
+    from analysis_utils import manifest
+
+    runs = manifest.read(sample_run / "2024")["stages"]
+    assert list(runs) == [s.name for s in stages.of_kind(stages.PERIOD)]
+    for s in stages.of_kind(stages.PERIOD):
+        run = runs[s.name]
+        assert len(run["key"]) == 64 and run["status"] in {stages.EXECUTED, stages.REUSED}
+        assert set(run["writes"]) == set(s.writes) and all(run["writes"].values())
+        assert run["notebook_sha256"]
+
+
+def test_docs_table_is_the_registry():
+    text = (paths.PROJECT_ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert stages.stage_table() in text
+
+
+@pytest.fixture
+def sample_params(monkeypatch):
+    monkeypatch.setenv("CRM_WORKBOOK_SALT", "test-salt-for-stage-keys")
+    return lambda *overrides: load_params(SAMPLE, overrides)
+
+
+def keys(params, run_dir: Path) -> dict[str, str]:
+    return {s.name: stages.stage_key(s, params, "2024", run_dir) for s in stages.of_kind(stages.PERIOD)}
+
+
+def test_a_clustering_parameter_changes_only_the_clustering_key(sample_params, tmp_path):
+    before, after = keys(sample_params(), tmp_path), keys(sample_params("clustering.k=3"), tmp_path)
+    assert {name for name in before if before[name] != after[name]} == {"03_clustering"}
+
+
+def test_a_changed_input_file_changes_the_first_stage_key(sample_params, tmp_path):
+    data = tmp_path / "transactions.csv"
+    data.write_bytes((paths.SAMPLE_DIR / "transactions.csv").read_bytes())
+    stage01 = stages.STAGES[0]
+    params = sample_params(f"data.path={data}")
+    before = stages.stage_key(stage01, params, "2024", tmp_path)
+    data.write_bytes(data.read_bytes() + b"\n")
+    assert stages.stage_key(stage01, params, "2024", tmp_path) != before
+
+
+def test_a_changed_artifact_changes_the_key_of_each_stage_reading_it(sample_params, tmp_path):
+    params = sample_params()
+    before = keys(params, tmp_path)
+    (tmp_path / "clusters.parquet").write_bytes(b"other clusters")
+    after = keys(params, tmp_path)
+    readers = {s.name for s in stages.STAGES if "clusters.parquet" in s.reads and s.kind == stages.PERIOD}
+    assert {name for name in before if before[name] != after[name]} == readers
+
+
+def test_code_in_a_key_is_what_the_notebook_imports_not_what_only_the_runner_uses():
+    closure = stages._imported_closure("from analysis_utils import context, prep\nimport analysis_utils.rfm")
+    assert {"__init__", "context", "prep", "rfm", "clustering", "config", "io"} <= closure
+    assert not {"runner", "cli", "kernels", "report", "exports", "pdf"} & closure
+    guarded = "if TYPE_CHECKING:\n    from analysis_utils.runner import Job\n"
+    assert stages._imported_closure(guarded) == {"__init__"}
+
+
+def test_reuse_needs_the_same_key_and_the_recorded_files(tmp_path):
+    published, staging = tmp_path / "published", tmp_path / "staging"
+    published.mkdir()
+    staging.mkdir()
+    one = stages.by_notebook("03_clustering.ipynb")  # two artifacts and its notebook
+    for name in (*one.writes, one.notebook):
+        (published / name).write_text(name)
+    record = stages.record(one, "k1", stages.EXECUTED, published)
+    assert not stages.reuse(one, "k2", published, record, staging)
+    (published / one.writes[0]).write_text("changed since")
+    assert not stages.reuse(one, "k1", published, record, staging)
+    (published / one.writes[0]).write_text(one.writes[0])
+    assert stages.reuse(one, "k1", published, record, staging)
+    assert {p.name: p.read_text() for p in staging.iterdir()} == {n: n for n in (*one.writes, one.notebook)}
+
+
+def test_standalone_scratch_folder_follows_the_parameters(sample_params):
+    params, other = sample_params(), sample_params("clustering.k=3")
+    period = params.period("2024")
+    assert context.scratch_folder(params, period) == context.scratch_folder(sample_params(), period)
+    assert context.scratch_folder(params, period) != context.scratch_folder(other, other.period("2024"))
+    assert context.scratch_folder(params, period).parent == context.SCRATCH_DIR / "sample" / "2024"
