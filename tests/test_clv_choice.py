@@ -113,7 +113,12 @@ def test_the_sentence_says_why_a_model_ranked_higher_was_passed_over():
     sound = models.ConvergenceReport(fit, fit, True, 0.0, 0.0)
     sentence = clv_choice.choice_sentence(scores, "mbgnbd", "auto", sound, ["bgnbd"])
     assert sentence.startswith("MBG/NBD is used: fitted on the first part of the period, it predicted 91")
-    assert "BG/NBD ranked higher on that test, but on the whole period did not reach a clear optimum" in sentence
+    assert (
+        "BG/NBD ranked higher on that test, but on the whole period did not reach a clear optimum" in sentence
+    )
     assert "simpler model is preferred" not in sentence
+    tie = clv_choice.choice_sentence(scores, "bgnbd", "auto", sound)  # 0.0004 apart: within the margin
+    assert "MBG/NBD explained those purchases about as well" in tie and "simpler model is preferred" in tie
+    scores.loc[1, "holdout_log_likelihood"] = -2.01
     plain = clv_choice.choice_sentence(scores, "bgnbd", "auto", sound)
-    assert "higher likelihood than MBG/NBD" in plain
+    assert "higher likelihood than MBG/NBD, the next best (-2.000 against -2.010 per customer)" in plain

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis_utils import clv, clv_value, config, paths
+from analysis_utils import clv, clv_value, config, outlook, paths
 from analysis_utils import clv_models as models
 
 CDNOW_LIKE = clv.BGNBDParams(r=0.243, alpha=4.414, a=0.793, b=2.426)  # published CDNOW fit, weeks
@@ -120,3 +120,24 @@ def test_segment_totals_are_summed_per_draw_and_bracket_the_point_totals():
         table["clv_high"].sum() - table["clv_low"].sum()
         <= (per_customer["clv_high"] - per_customer["clv_low"]).sum()
     )
+
+
+def test_the_segment_sentence_warns_when_the_interval_is_narrower_than_the_models_miss():
+    table = pd.DataFrame(
+        {
+            "segment": ["Champions"],
+            "customers": [800],
+            "clv": [4.46e6],
+            "clv_low": [4.42e6],
+            "clv_high": [4.5e6],
+        }
+    )
+    narrow = outlook.segment_interval_sentence(table, 12, "GBP", holdout_error=-0.26)
+    assert narrow.startswith("Champions are worth 4.4m-4.5m GBP over the next 12 months (80% interval")
+    assert (
+        "narrower than the model's own miss on the second part of the period (26% too few purchases)"
+        in narrow
+    )
+    held = outlook.segment_interval_sentence(table, 12, "GBP", holdout_error=0.005)
+    assert "narrower" not in held and held.startswith("Champions are worth")
+    assert outlook.segment_interval_sentence(None, 12, "GBP") == ""

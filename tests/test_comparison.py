@@ -149,7 +149,7 @@ def test_arrivals_split_into_first_time_buyers_and_customers_back_after_a_break(
     assert comparison.migration_sentence(matrix, q1, q3) == (
         "Of the 2 customers who bought in Q1, 1 (50%) stayed in their segment in Q3, 0 (0%) moved to "
         "another segment and 1 (50%) did not buy again in Q3. 2 customers arrived who had not bought in "
-        "Q1 (1 of them first-time buyers, 1 back after a break); most of them are in Loyal (1)."
+        "Q1 (1 of them first-time buyers, 1 back after a break); the largest group of them is in Loyal (1)."
     )
     summary = comparison.migration_table(matrix, "Q1", "Q3").data
     assert summary.columns.tolist() == [

@@ -403,6 +403,10 @@ def test_sample_exports_match_their_tables_and_find_the_downgrades(sample_run, t
     spent = before.customers.set_index("customer_id")["monetary"].reindex(moved["customer_id"]).round(2)
     assert np.allclose(moved["previous_net_spend"].to_numpy(), spent.to_numpy())
     assert f"{spent.sum():,.2f} GBP in 2023" in {a.name: a for a in built.lists}["Moved down"].description
+    page = (sample_run / "2024" / "09_client_report.client.html").read_text(encoding="utf-8")
+    said = f"{len(moved):,} customers moved down to a lower segment since 2023; in 2023 they spent "
+    said += f"{spent.sum():,.0f} GBP"
+    assert said in page  # the client report counts the same customers as the list
 
     truth = pd.read_csv(SAMPLE_TYPES, dtype=str).set_index("customer_id")["planted_type"]
     returning = after.customers[after.customers["customer_id"].isin(before.customers["customer_id"])]

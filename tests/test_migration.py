@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from analysis_utils import paths
 from analysis_utils.config import load_yaml
-from analysis_utils.migration import frozen_segments, migration_matrix, migration_shares
+from analysis_utils.migration import downgrade_sentence, frozen_segments, migration_matrix, migration_shares
 from analysis_utils.rfm import NONPOSITIVE_SEGMENT
 
 RFM = load_yaml(paths.DEFAULTS_FILE)["rfm"]
@@ -94,3 +94,23 @@ def test_customers_with_no_net_spend_stay_in_the_matrix_as_their_own_group():
     assert int(matrix.drop(index="new").to_numpy().sum()) == len(first)
     assert int(matrix.drop(columns="gone").to_numpy().sum()) == len(later)
     assert int(matrix.loc["new"].sum()) == 1 and int(matrix["gone"].sum()) == 2  # c9 new; c2, c3 gone
+
+
+def test_downgrade_sentence_counts_the_moves_down_and_their_previous_spend():
+    table = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e"],
+            "previous_segment": ["Champions", "Loyal", "Loyal", "At Risk", None],
+            "compared_segment": ["At Risk", "At Risk", "At Risk", "Loyal", "New"],
+            "segment_change": ["down", "down", "down", "up", "new"],
+            "previous_net_spend": [1000.0, 250.5, 249.5, 80.0, None],
+        }
+    )
+    assert downgrade_sentence(table, "2023", "EUR") == (
+        "3 customers moved down to a lower segment since 2023; in 2023 they spent 1,500 EUR. The most "
+        "common move was from Loyal to At Risk (2 customers)."
+    )
+    nobody = table.assign(segment_change="same")
+    assert (
+        downgrade_sentence(nobody, "2023", "EUR") == "No customer moved down to a lower segment since 2023."
+    )

@@ -243,7 +243,7 @@ def choice_sentence(
     if others.empty:
         return f"{row['label']} is used, the only model whose fit converged; {said}."
     runner_up = others.sort_values("holdout_log_likelihood", ascending=False).iloc[0]
-    if runner_up["holdout_log_likelihood"] > row["holdout_log_likelihood"]:
+    if runner_up["holdout_log_likelihood"] > row["holdout_log_likelihood"] - TIE_MARGIN:  # a tie: simpler won
         return (
             f"{row['label']} is used: {said}; {runner_up['label']} explained those purchases about as well "
             f"({runner_up['holdout_log_likelihood']:.3f} against {row['holdout_log_likelihood']:.3f} per "

@@ -417,7 +417,8 @@ def migration_sentence(matrix: pd.DataFrame, before: PeriodTables, after: Period
     if arrivals is not None and counts.new == 1:
         text += f", now in {arrivals.idxmax()}"
     elif arrivals is not None:
-        text += f"; most of them are in {arrivals.idxmax()} ({int(arrivals.max()):,})"
+        most = "most of them are" if arrivals.max() > counts.new / 2 else "the largest group of them is"
+        text += f"; {most} in {arrivals.idxmax()} ({int(arrivals.max()):,})"
     return text + "."
 
 

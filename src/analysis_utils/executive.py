@@ -51,6 +51,8 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "p_alive": ("Chance still active", "{:.0%}"),
     "expected_purchases": ("Expected purchases", "{:,.1f}"),
     "clv": ("Expected value ({currency})", "{:,.2f}"),
+    "clv_low": ("Expected value, low end of the 80% interval ({currency})", "{:,.0f}"),
+    "clv_high": ("Expected value, high end of the 80% interval ({currency})", "{:,.0f}"),
     "mean_p_alive": ("Mean chance still active", "{:.0%}"),
     "p_no_purchase": ("Chance of no purchase ahead", "{:.0%}"),
     "mean_clv": ("Expected value per customer ({currency})", "{:,.0f}"),

@@ -115,3 +115,30 @@ def customer_moves(
     moves["segment_change"] = segment_change(moves["compared_segment"], moves["previous_segment"], order)
     moves["previous_net_spend"] = moves["previous_net_spend"].astype("float64")
     return moves[["customer_id", *MOVE_COLUMNS]].sort_values("customer_id", ignore_index=True)
+
+
+def downgrade_sentence(table: pd.DataFrame, previous: str, currency: str) -> str:
+    """Who moved down since the ``previous`` period, in one plain sentence: how many customers, what
+    they spent then (net, in ``currency``) and the most common move.
+
+    ``table``: one row per customer with :data:`MOVE_COLUMNS` (stage 06's customer_360.parquet), so
+    a move down is a move to a worse segment on the comparison's frozen scale, the same customers
+    as the export's "moved down" list. Ties between moves go to the earlier names alphabetically.
+    """
+    down = table[table["segment_change"] == "down"]
+    if down.empty:
+        return f"No customer moved down to a lower segment since {previous}."
+    moves = (
+        down.groupby(["previous_segment", "compared_segment"])
+        .size()
+        .reset_index(name="customers")
+        .sort_values(["customers", "previous_segment", "compared_segment"], ascending=[False, True, True])
+    )
+    top = moves.iloc[0]
+    who = "1 customer" if len(down) == 1 else f"{len(down):,} customers"
+    return (
+        f"{who} moved down to a lower segment since {previous}; in {previous} they spent "
+        f"{down['previous_net_spend'].sum():,.0f} {currency}. The most common move was from "
+        f"{top['previous_segment']} to {top['compared_segment']} "
+        f"({int(top['customers']):,} customers)."
+    )

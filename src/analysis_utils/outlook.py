@@ -146,18 +146,31 @@ def segment_value_intervals(
     )
 
 
-def segment_interval_sentence(table: pd.DataFrame | None, horizon_months: int, currency: str) -> str:
-    """The most valuable segment's worth with its 80% interval, in one sentence (empty without
-    intervals)."""
+def segment_interval_sentence(
+    table: pd.DataFrame | None, horizon_months: int, currency: str, holdout_error: float = float("nan")
+) -> str:
+    """The most valuable segment's worth with its 80% interval, in plain words (empty without
+    intervals). ``holdout_error``: the chosen model's relative error on the holdout,
+    (predicted - actual) / actual; when it is larger than the interval's half-width relative to the
+    value, a second sentence says that the interval covers the parameters' uncertainty only."""
     if table is None or table.empty:
         return ""
     top = table.iloc[0]
     low, high = _short_money(top["clv_low"]), _short_money(top["clv_high"])
-    return (
+    text = (
         f"{top['segment']} are worth {low}-{high} {currency} "
         f"over the next {horizon_months} months (80% interval: the range the value stays in when the "
         "model's fitted parameters are varied within their uncertainty)."
     )
+    half_width = (top["clv_high"] - top["clv_low"]) / 2 / top["clv"] if top["clv"] > 0 else float("nan")
+    if abs(holdout_error) > half_width:
+        text += (
+            f" That range is narrower than the model's own miss on the second part of the period "
+            f"({abs(holdout_error):.0%} {'too many' if holdout_error > 0 else 'too few'} purchases): it "
+            "covers the uncertainty of the fitted parameters only, not the model's error, so the true "
+            "range is wider."
+        )
+    return text
 
 
 def _short_money(value: float) -> str:
