@@ -16,10 +16,9 @@ import yaml
 from client_readiness import problems, summary
 from test_exports import runs  # noqa: F401  (fixture: a client folder with two published periods)
 
-from analysis_utils import exports, paths, report
+from analysis_utils import exports, report
 from analysis_utils.errors import ConfigError
 
-SAMPLE_RUN = paths.PROJECT_ROOT / "reports" / "sample" / "2023"
 HOSTILE_FIRM = 'Smith & "Partners" <b>Ltd</b>'
 HOSTILE_CLIENT = "Acme <script>alert(1)</script> & Co"
 
@@ -63,16 +62,15 @@ def test_header_without_prepared_by_or_logo_shows_the_client_and_date():
 
 
 @pytest.fixture
-def branded_run(tmp_path):
-    """The sample's published 2023 client report notebook, with a hostile firm name and a logo."""
-    if not (SAMPLE_RUN / "09_client_report.ipynb").is_file():
-        pytest.skip("no published sample run in reports/sample/2023 (run: crm-workbook run)")
+def branded_run(tmp_path, sample_run):
+    """The 2023 client report notebook of the session's sample run, with a hostile firm name and a logo."""
+    published = sample_run / "2023"
     run = tmp_path / "sample" / "2023"
     run.mkdir(parents=True)
-    shutil.copy(SAMPLE_RUN / "09_client_report.ipynb", run)
+    shutil.copy(published / "09_client_report.ipynb", run)
     logo = tmp_path / "logo.png"
     logo.write_bytes(png_bytes())
-    values = yaml.safe_load((SAMPLE_RUN / "params.yaml").read_text(encoding="utf-8"))
+    values = yaml.safe_load((published / "params.yaml").read_text(encoding="utf-8"))
     values["client"]["name"] = HOSTILE_CLIENT
     values["report"] = {**values.get("report", {}), "prepared_by": HOSTILE_FIRM, "logo": str(logo)}
     (run / "params.yaml").write_text(yaml.safe_dump(values), encoding="utf-8")
