@@ -385,6 +385,15 @@ def test_sample_exports_match_their_tables_and_find_the_downgrades(sample_run, t
     exports.write_exports(run, "2024")
     built = exports.build(run, "2024")
     assert built.previous == "2023"
+    values = pd.read_parquet(run / "future_value.parquet").set_index("customer_id")  # stage 05's own file
+    table = built.table.set_index("customer_id")
+    modelled = values.reindex(table.index).dropna(subset=["clv_low"])
+    assert len(modelled) > 0.9 * len(table)
+    for column in ("clv_low", "clv_high"):
+        assert np.allclose(table.loc[modelled.index, column], modelled[column].round(2), atol=0.005)
+    bounded = table.loc[modelled.index]
+    assert (bounded["clv_low"] <= bounded["clv"] + 0.01).all()
+    assert (bounded["clv"] <= bounded["clv_high"] + 0.01).all()
     check_workbook(run / exports.FOLDER / exports.WORKBOOK, built)
     for audience in built.lists:
         check_csv(run / exports.FOLDER / audience.file, exports.headed(audience.customers), built.settings)

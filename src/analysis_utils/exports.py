@@ -115,6 +115,9 @@ COLUMNS = (
     Column("p_alive", "P(alive)", PROBABILITY, 4),
     Column("expected_purchases", "Expected purchases (CLV horizon)", DECIMAL, 2),
     Column("clv", "CLV", MONEY, 2),
+    Column("clv_low", "CLV, low end of 80% interval", MONEY, 2),
+    Column("clv_high", "CLV, high end of 80% interval", MONEY, 2),
+    Column("p_no_purchase_horizon", "P(no purchase in CLV horizon)", PROBABILITY, 4),
     Column("frequency", "Orders in period", INTEGER),
     Column("monetary", "Net spend in period", MONEY, 2),
     Column("last_order_date", "Last order date", DATE),
@@ -145,7 +148,14 @@ SOURCES = {
     "value_matrix.parquet": ("quadrant",),
     "customer_360.parquet": ("tier", "points_total", "rank", *migration.MOVE_COLUMNS),
     "churn_risk.parquet": ("churn_risk",),
-    "future_value.parquet": ("p_alive", "expected_purchases", "clv"),
+    "future_value.parquet": (
+        "p_alive",
+        "expected_purchases",
+        "clv",
+        "clv_low",
+        "clv_high",
+        "p_no_purchase_horizon",
+    ),  # fmt: skip
 }
 CUSTOMER_COLUMNS = (
     "customer_id", "segment", "r_score", "f_score", "m_score", "cell", "value_type",
