@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import integrate, optimize
+from scipy import integrate, optimize, special
 
 from analysis_utils import clv
 from analysis_utils import clv_models as models
@@ -299,3 +299,32 @@ def test_a_second_start_that_ends_far_apart_flags_the_fit(simulated_mbgnbd):
     worse = dataclasses.replace(report.restart, log_likelihood=report.fit.log_likelihood - 2.0)
     moved = dataclasses.replace(report, restart=worse)
     assert moved.flagged and moved.likelihood_gap == pytest.approx(2.0)
+
+
+def test_pareto_f_stays_finite_where_the_plain_series_overflows():
+    """F(u) by Euler's transformation equals the plain series where that one is finite, and stays
+    finite for a dropout scale far above the purchase scale (beta >> alpha), at u = 0."""
+    x = np.array([0.0, 1.0, 5.0, 26.0])
+    u = np.array([0.0, 3.0, 10.0, 30.86])
+    for params in (PARETO_CDNOW, models.ParetoNBDParams(r=0.8, alpha=12.0, s=2.5, beta=3.0)):
+        r, alpha, s, beta = params.r, params.alpha, params.s, params.beta
+        total = r + s + x
+        scale, other = max(alpha, beta), min(alpha, beta)
+        second = s + 1 if alpha >= beta else r + x
+        plain = np.log(special.hyp2f1(total, second, total + 1, (scale - other) / (scale + u)))
+        plain -= total * np.log(scale + u)
+        assert np.allclose(models._pareto_log_f(params, x, u), plain, rtol=1e-10)
+    wide = models.ParetoNBDParams(r=0.513, alpha=3.185, s=167.0, beta=24072.1)  # a draw of sample 2024
+    frequent, u = np.array([0.0, 4.0, 26.0]), np.array([0.0, 2.714, 30.86])  # x = 4: the plain 2F1 overflows
+    log_f = models._pareto_log_f(wide, frequent, u)
+    assert np.isfinite(log_f).all()
+    alive = models.pareto_nbd_p_alive(wide, frequent, u, u + 40.0)
+    assert np.isfinite(alive).all() and ((alive > 0) & (alive < 1)).all()
+
+
+def test_the_hypergeometric_series_takes_over_where_scipy_overflows():
+    assert np.exp(models._log_hyp2f1(1.0, 168.0, 172.5, 0.99975497)) == pytest.approx(48.2141, rel=1e-4)
+    for a, b, c, z in ((0.5, 0.7, 2.0, 0.6), (3.0, 1.5, 6.2, 0.95), (1.0, 2.0, 3.0, 0.0)):
+        assert np.exp(models._log_hyp2f1_series(a, b, c, z)) == pytest.approx(
+            special.hyp2f1(a, b, c, z), rel=1e-12
+        )

@@ -322,8 +322,16 @@ def _pareto_log_gone(params: ParetoNBDParams, x: np.ndarray, log_a0: np.ndarray)
 
 def _pareto_log_a0(params: ParetoNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
     """ln A0, A0 = F(t_x) - F(T) with F of :func:`_pareto_log_f`; -inf when t_x = T (nothing
-    between them)."""
-    return _log_difference(_pareto_log_f(params, x, t_x), _pareto_log_f(params, x, T))
+    between them). With scalar parameters and one-dimensional customers, F is evaluated once per
+    distinct (x, u) among the (x, t_x) and (x, T) pairs: customers observed in whole days share
+    them, and the hypergeometric function is most of Pareto/NBD's cost (same values either way)."""
+    shapes = {np.shape(x), np.shape(t_x), np.shape(T)}
+    if any(np.ndim(p) for p in astuple(params)) or len(shapes) > 1 or np.ndim(x) != 1:
+        return _log_difference(_pareto_log_f(params, x, t_x), _pareto_log_f(params, x, T))
+    pairs = np.stack([np.concatenate([x, x]), np.concatenate([t_x, T])], axis=1)
+    distinct, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    log_f = _pareto_log_f(params, distinct[:, 0], distinct[:, 1])[inverse.ravel()]
+    return _log_difference(log_f[: len(x)], log_f[len(x) :])
 
 
 def _log_difference(at_last: np.ndarray, at_end: np.ndarray) -> np.ndarray:
@@ -339,14 +347,61 @@ def _pareto_log_f(params: ParetoNBDParams, x: np.ndarray, u: np.ndarray) -> np.n
 
     and for alpha < beta F(u) = 2F1(r+s+x, r+x; r+s+x+1; (beta-alpha)/(beta+u)) / (beta+u)^(r+s+x).
     Taking the larger of alpha and beta keeps the argument in [0, 1); alpha = beta gives argument 0
-    and F(u) = (alpha+u)^-(r+s+x)."""
+    and F(u) = (alpha+u)^-(r+s+x).
+
+    When the second parameter b exceeds 1 the series diverges as the argument z nears 1 (beta far
+    above alpha, u small: the hypergeometric value overflows), so Euler's transformation
+    2F1(a, b; c; z) = (1-z)^(c-a-b) 2F1(c-a, c-b; c; z) is used, with c - a = 1 and
+    ln(1-z) = ln(min(alpha, beta) + u) - ln(max(alpha, beta) + u) exactly; the transformed series
+    converges at z = 1."""
     r, alpha, s, beta = astuple(params)
     total = r + s + x
     # elementwise, so that parameters may be arrays (pareto_nbd_p_no_purchase, clv_intervals)
     scale, other = np.maximum(alpha, beta), np.minimum(alpha, beta)
     second = np.where(np.asarray(alpha) >= beta, s + 1, r + x)
-    hypergeometric = special.hyp2f1(total, second, total + 1, (scale - other) / (scale + u))
-    return np.log(hypergeometric) - total * np.log(scale + u)
+    euler = second > 1
+    log_scale = np.log(scale + u)
+    first_term = np.where(euler, 1.0, total)
+    second_term = np.where(euler, total + 1 - second, second)
+    factor = np.where(euler, (1 - second) * (np.log(other + u) - log_scale), 0.0)
+    argument = (scale - other) / (scale + u)
+    log_hypergeometric = _log_hyp2f1(first_term, second_term, total + 1, argument)
+    return factor + log_hypergeometric - total * log_scale
+
+
+SERIES_BLOCK = 65_536  # terms summed at a time by _log_hyp2f1_series
+SERIES_TERMS = 4_194_304  # at most; beyond, the value is left NaN
+
+
+def _log_hyp2f1(a: Any, b: Any, c: Any, z: Any) -> np.ndarray:
+    """ln 2F1(a, b; c; z) for a, b, c > 0 and 0 <= z < 1 (arrays broadcast): scipy's hyp2f1, and
+    where that is not finite (it overflows for large b and c with z near 1 even when the value is
+    moderate: 2F1(1, 168; 172.5; 0.99975) = 48.2, scipy says inf) the power series itself."""
+    a, b, c, z = np.broadcast_arrays(*(np.asarray(v, dtype="float64") for v in (a, b, c, z)))
+    with np.errstate(divide="ignore"):
+        values = np.log(special.hyp2f1(a, b, c, z))
+    failed = ~np.isfinite(values)
+    if failed.any():
+        values = np.array(values, copy=True)
+        points = zip(a[failed], b[failed], c[failed], z[failed], strict=True)
+        values[failed] = [_log_hyp2f1_series(*point) for point in points]
+    return values
+
+
+def _log_hyp2f1_series(a: float, b: float, c: float, z: float) -> float:
+    """ln of sum_k (a)_k (b)_k / ((c)_k k!) z^k, summed in log space :data:`SERIES_BLOCK` terms at a
+    time until a term is below 1e-17 of the sum and falling; NaN if :data:`SERIES_TERMS` do not get
+    there (z too near 1)."""
+    log_total = log_term = 0.0  # the k = 0 term is 1
+    log_z = np.log(z) if z > 0 else -np.inf
+    for start in range(0, SERIES_TERMS, SERIES_BLOCK):
+        k = np.arange(start, start + SERIES_BLOCK, dtype="float64")
+        logs = log_term + np.cumsum(np.log(a + k) + np.log(b + k) - np.log(c + k) - np.log1p(k) + log_z)
+        log_total = float(np.logaddexp(log_total, special.logsumexp(logs)))
+        log_term = float(logs[-1])
+        if log_term == -np.inf or (log_term < log_total - 40 and logs[-1] <= logs[-2]):
+            return log_total
+    return float("nan")
 
 
 def pareto_nbd_p_alive(params: ParetoNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
