@@ -328,9 +328,9 @@ def _pareto_log_a0(params: ParetoNBDParams, x: np.ndarray, t_x: np.ndarray, T: n
     shapes = {np.shape(x), np.shape(t_x), np.shape(T)}
     if any(np.ndim(p) for p in astuple(params)) or len(shapes) > 1 or np.ndim(x) != 1:
         return _log_difference(_pareto_log_f(params, x, t_x), _pareto_log_f(params, x, T))
-    pairs = np.stack([np.concatenate([x, x]), np.concatenate([t_x, T])], axis=1)
-    distinct, inverse = np.unique(pairs, axis=0, return_inverse=True)
-    log_f = _pareto_log_f(params, distinct[:, 0], distinct[:, 1])[inverse.ravel()]
+    pairs = np.concatenate([x, x]) + 1j * np.concatenate([t_x, T])  # (x, u) as one complex key
+    codes, distinct = pd.factorize(pairs)
+    log_f = _pareto_log_f(params, distinct.real, distinct.imag)[codes]
     return _log_difference(log_f[: len(x)], log_f[len(x) :])
 
 
