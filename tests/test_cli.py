@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -13,7 +14,7 @@ import pytest
 import yaml
 from helpers import TEST_SALT, run_cli
 
-from analysis_utils import paths, privacy
+from analysis_utils import outlook, paths, privacy
 from analysis_utils.runner import LOCK_FILE, STAGE_NOTEBOOKS
 
 SAMPLE = "params/clients/sample.yaml"
@@ -415,3 +416,15 @@ def test_out_that_cannot_be_written_is_one_line(tmp_path):
     if os.geteuid() != 0:  # root writes through permissions
         result = run_cli("run", str(client), "--period", "2024", "--out", str(read_only))
         assert result.returncode == 2 and "cannot write there" in one_error(result)
+
+
+def test_both_reports_give_the_most_valuable_segments_interval_from_stage_05(sample_run):
+    """The client report and stage 05's page state one interval, read from segment_value.parquet."""
+    for period in ("2023", "2024"):
+        table = pq.read_table(sample_run / period / "segment_value.parquet").to_pandas()
+        top = table.iloc[0]
+        assert top["clv"] == table["clv"].max() and top["clv_low"] <= top["clv"] <= top["clv_high"]
+        low, high = outlook._short_money(top["clv_low"]), outlook._short_money(top["clv_high"])
+        said = f"{html.escape(top['segment'])} are worth {low}-{high} GBP over the next 12 months"
+        for page in ("09_client_report", "05_future_value"):
+            assert said in (sample_run / period / f"{page}.client.html").read_text(encoding="utf-8"), page

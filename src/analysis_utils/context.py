@@ -28,6 +28,7 @@ from analysis_utils import (
     clv,
     comparison,
     customer360,
+    outlook,
     paths,
     prep,
     ranking,
@@ -173,6 +174,16 @@ class RunContext:
         path = self.artifact_path("future_value")
         if not path.is_file():
             self.write_artifact("future_value", self.future_value().values)
+        return pd.read_parquet(path)
+
+    def segment_values(self) -> pd.DataFrame:
+        """Stage 05's ``segment_value.parquet``: per segment, expected purchases and CLV with their
+        80% intervals (outlook.SEGMENT_VALUE_COLUMNS); computed here first when run stand-alone."""
+        path = self.artifact_path("segment_value")
+        if not path.is_file():
+            scored = rfm.scored_only(outlook.with_values(self.customers(), self.future_values()))
+            table = outlook.segment_value_intervals(self.future_value(), scored, self.params.get("clv"))
+            self.write_artifact("segment_value", table)
         return pd.read_parquet(path)
 
     def churn_risk(self) -> tuple[risk.ChurnRule, pd.DataFrame]:

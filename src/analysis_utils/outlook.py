@@ -114,15 +114,34 @@ def value_by_segment(customers: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["clv"], ascending=False).reset_index()
 
 
+SEGMENT_VALUE_COLUMNS = (
+    "segment",
+    "customers",
+    "expected_purchases",
+    "expected_purchases_low",
+    "expected_purchases_high",
+    "clv",
+    "clv_low",
+    "clv_high",
+)
+"""Columns of stage 05's ``segment_value.parquet`` (:func:`segment_value_intervals`)."""
+
+
 def segment_value_intervals(
     result: clv.FutureValue, customers: pd.DataFrame, settings: Mapping[str, object]
-) -> pd.DataFrame | None:
+) -> pd.DataFrame:
     """Per segment of ``customers`` (customer_id, segment, expected_purchases, clv): customers the
     model sees, total expected purchases and total CLV (currency, over the horizon) with their 80%
     intervals (clv_value.value_intervals: totals per parameter draw, then percentiles), most
-    valuable first; None when the run has no intervals (``clv.interval_draws: 0``)."""
+    valuable first (:data:`SEGMENT_VALUE_COLUMNS`); no rows when the run has no intervals
+    (``clv.interval_draws: 0``)."""
     if result.draws is None:
-        return None
+        return pd.DataFrame(
+            {
+                column: pd.Series(dtype="object" if column == "segment" else "float64")
+                for column in SEGMENT_VALUE_COLUMNS
+            }
+        )
     modelled = result.summary.merge(customers[["customer_id", "segment"]], on="customer_id")
     _, by_segment = clv_value.value_intervals(
         clv_models.PURCHASE_MODELS[result.model],
@@ -134,16 +153,7 @@ def segment_value_intervals(
     )
     points = customers.groupby("segment", observed=True)[["expected_purchases", "clv"]].sum().reset_index()
     table = by_segment.rename(columns={"group": "segment"}).merge(points, on="segment")
-    columns = [
-        "segment",
-        "customers",
-        "expected_purchases",
-        "expected_purchases_low",
-        "expected_purchases_high",
-    ]
-    return table[[*columns, "clv", "clv_low", "clv_high"]].sort_values(
-        "clv", ascending=False, ignore_index=True
-    )
+    return table[list(SEGMENT_VALUE_COLUMNS)].sort_values("clv", ascending=False, ignore_index=True)
 
 
 def segment_interval_sentence(

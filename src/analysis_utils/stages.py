@@ -98,6 +98,7 @@ STAGES = (
         reads=("orders.parquet", "earlier_orders.parquet", "customers.parquet"),
         writes=(
             "future_value.parquet",
+            "segment_value.parquet",
             "clv_model.joblib",
             "clv_model.json",
             "clv_holdout.parquet",
@@ -134,6 +135,7 @@ STAGES = (
             "clusters.parquet",
             "value_matrix.parquet",
             "future_value.parquet",
+            "segment_value.parquet",
             "clv_model.joblib",
             "churn_risk.parquet",
             "churn_rule.json",
