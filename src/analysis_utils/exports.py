@@ -235,9 +235,9 @@ def audiences(
     customers spent in the previous period), high risk in valuable segments, each tier of ``tiers``
     (best first). Each keeps the table's columns and order."""
     down = table[_is(table["segment_change"], "down")]
+    spent = f"{down['previous_net_spend'].sum():,.2f} {currency}".strip()
     since = (
-        f"since period {previous_name} (they spent"
-        f" {down['previous_net_spend'].sum():,.2f} {currency} in {previous_name})".replace("  ", " ")
+        f"since period {previous_name} (they spent {spent} in {previous_name})"
         if previous_name
         else "(empty: no previous period)"
     )

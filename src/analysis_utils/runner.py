@@ -74,7 +74,8 @@ class IPCKernelManager(AsyncKernelManager):
 class Job:
     """One client x period to run: everything a worker process needs, as plain values.
 
-    ``force``: execute every stage, even one a published run of the same period could lend.
+    ``force``: execute every stage, even one a published run of the same period could lend;
+    ``warm_kernels``: ``run.warm_kernels`` (see :mod:`analysis_utils.kernels`).
     """
 
     client_file: str
@@ -87,6 +88,7 @@ class Job:
     show_progress: bool = True
     notebooks: tuple[str, ...] = STAGE_NOTEBOOKS
     force: bool = False
+    warm_kernels: bool = True
 
     @property
     def label(self) -> str:
@@ -130,6 +132,7 @@ def plan(
             kernel=params.get("run.kernel"),
             timeout=int(params.get("run.execution_timeout")),
             force=force,
+            warm_kernels=bool(params.get("run.warm_kernels")),
         )
         for name in names
     ]
@@ -414,7 +417,7 @@ def _execute(job: Job, notebook: str, staging: Path) -> float:
         raise StageError(f"{notebook}: parameters cell does not declare {', '.join(sorted(unknown))}")
     for attempt in (1, 2):
         try:
-            with kernels.kernel_for(job.kernel, IPCKernelManager, warm=_warm_kernels(staging)) as kernel:
+            with kernels.kernel_for(job.kernel, IPCKernelManager, warm=job.warm_kernels) as kernel:
                 pm.execute_notebook(
                     str(source),
                     str(staging / notebook),
@@ -434,12 +437,6 @@ def _execute(job: Job, notebook: str, staging: Path) -> float:
             if KERNEL_PORT_CLASH not in str(err) or attempt == 2:
                 raise
     return round(time.perf_counter() - started, 3)
-
-
-def _warm_kernels(staging: Path) -> bool:
-    """``run.warm_kernels`` of the run's resolved parameters (see :mod:`analysis_utils.kernels`)."""
-    values = yaml.safe_load((staging / "params.yaml").read_text(encoding="utf-8")) or {}
-    return bool((values.get("run") or {}).get("warm_kernels", True))
 
 
 def _describe_failure(err: Exception, staging: Path) -> str:
