@@ -10,7 +10,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from analysis_utils import comparison, context, executive, migration, paths, plots
+from analysis_utils import comparison, context, migration, paths, plots
 from analysis_utils.comparison import PeriodTables
 from analysis_utils.config import Period, load_params
 from analysis_utils.report import HIDDEN_FROM_CLIENT
@@ -60,21 +60,6 @@ def test_a_single_period_has_nothing_to_compare():
     assert comparison.plan([Y2011]).sentences() == (
         "Only one period is analysed (2011), so there is nothing to compare it with."
     )
-
-
-def test_previous_period_is_the_client_reports(params_for):
-    declared = [
-        {"name": "H2", "as_of": "2025-01-01", "window_days": 184},
-        {"name": "H1", "as_of": "2024-07-01", "window_days": 182},
-        {"name": "Q2", "as_of": "2024-07-01", "window_days": 91},
-        {"name": "all", "as_of": "2025-01-01"},
-        {"name": "2023", "as_of": "2024-01-01", "window_days": 365},
-    ]
-    params = params_for(periods=declared)
-    for chosen in params.periods:
-        ours = comparison.previous_period(params.periods, chosen)
-        theirs = executive.previous_period(params, chosen)
-        assert ours == theirs, chosen.name
 
 
 def test_kpi_table_is_tall_labelled_and_has_no_raw_missing_values():
@@ -205,7 +190,7 @@ def sample_pages(tmp_path_factory: pytest.TempPathFactory) -> dict:
     # headline customers are the KPI active_customers (executive.headline_numbers).
     run = context.open_run(client, "2024", str(reports / "2024"))
     current = run.period_tables()
-    previous = comparison.load_period(params, executive.previous_period(params, run.period), None)
+    previous = run.previous().period_tables()
     report_moves = comparison.migration_between(params, previous, current)
     context.open_run(client, "2023", str(reports / "2023")).period_tables()  # published 2023 too
     # The comparison (notebook 90): the published tables of the periods it compares.

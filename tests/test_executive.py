@@ -9,7 +9,7 @@ import pytest
 
 from analysis_utils import executive, kpi, rfm
 from analysis_utils.comparison import PeriodTables
-from analysis_utils.config import Period
+from analysis_utils.config import Period, previous_period
 
 Y2023 = {"name": "2023", "as_of": "2024-01-01", "window_days": 365}
 Y2024 = {"name": "2024", "as_of": "2025-01-01", "window_days": 366}
@@ -39,7 +39,7 @@ def test_previous_period_is_the_latest_declared_period_ending_by_the_start(
     params_for, declared, period, expected
 ):
     params = params_for(periods=declared)
-    previous = executive.previous_period(params, params.period(period))
+    previous = previous_period(params.periods, params.period(period))
     assert (previous.name if previous else None) == expected
 
 

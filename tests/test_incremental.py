@@ -32,9 +32,10 @@ def statuses(runs: dict) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def reports(sample_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A reports folder of this module's own holding a copy of the session's sample run of 2024."""
+    """A reports folder of this module's own holding a copy of the session's sample run (2023 is
+    the period 2024 is compared with: its stages 01, 02 and 05 are read, not run again)."""
     out = tmp_path_factory.mktemp("incremental")
-    shutil.copytree(sample_run / "2024", out / "sample" / "2024")
+    shutil.copytree(sample_run, out / "sample")
     return out
 
 
@@ -52,6 +53,22 @@ def test_clustering_change_reruns_stage_03_and_what_reads_its_artifacts(clusteri
     }
     assert "sample/2024: 01_data_prep.ipynb reused" in stdout
     assert "sample/2024: 03_clustering.ipynb ok" in stdout
+
+
+def test_a_period_run_alone_reads_the_previous_periods_published_stages_and_leaves_it_alone(
+    clustering_rerun, reports, sample_run
+):
+    """2024's stages 06 and 09 read 2023's stages 01, 02 and 05: run alone, 2024 takes them from
+    2023's published run (same keys: reused, not executed) and 2023's report is not touched."""
+    _, stdout, _ = clustering_rerun
+    for stage in stages.LENT:
+        assert f"sample/2023: {stage.notebook} reused" in stdout
+    assert "sample/2023: published" not in stdout
+    assert manifest.read(reports / "sample" / "2023") == manifest.read(sample_run / "2023")
+    linked = reports / "sample" / "2024" / stages.OTHER_PERIODS / "2023"
+    for name in stages.by_notebook("09_client_report.ipynb").reads_previous:
+        assert file_sha256(linked / name) == file_sha256(reports / "sample" / "2023" / name), name
+    assert not list((reports / "sample").glob(".2023*"))  # the lent run's staging is gone
 
 
 def test_reused_stages_hold_byte_identical_artifacts_and_notebooks(clustering_rerun, reports):

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from pandas.io.formats.style import Styler
 
 from analysis_utils import kpi, migration, prep, rfm_stage, segments
-from analysis_utils.config import Period, RunParams, overlap_sentence
+from analysis_utils.config import Period, RunParams, overlap_sentence, previous_period
 
 
 @dataclass(frozen=True)
@@ -61,19 +61,6 @@ def load_period(params: RunParams, period: Period, published: Path | None) -> Pe
 
 
 # --- which periods are compared --------------------------------------------------------------------
-
-
-def previous_period(periods: Sequence[Period], period: Period) -> Period | None:
-    """The period ``period`` is compared with: the one ending latest at or before its window start.
-
-    None for a period without a window (it covers all history) or when no period ends in time;
-    on a tie, the first declared. The same rule as the client report's previous period.
-    """
-    start = period.window_start
-    if start is None:
-        return None
-    earlier = [p for p in periods if p.as_of <= start and p.name != period.name]
-    return max(earlier, key=lambda p: p.as_of) if earlier else None
 
 
 def _time_order(period: Period) -> tuple[dt.datetime, dt.datetime]:
@@ -300,12 +287,14 @@ def migrations(
     tables: list[PeriodTables],
     params: RunParams,
     pairs: Sequence[tuple[str, str]] | None = None,
+    published: Path | None = None,
 ) -> dict[tuple[str, str], pd.DataFrame]:
     """Migration matrix of each pair (default: consecutive ``tables``), as :func:`migration_between`.
 
     ``pairs`` names periods of ``tables`` (for example ``plan(params.periods).names``). With
-    ``comparison.reference: first`` the first declared period's edges are used; its tables are
-    computed here when it is not among ``tables``.
+    ``comparison.reference: first`` the first declared period's edges are used; when it is not
+    among ``tables`` its tables are read from its run in the ``published`` client folder (computed
+    here, as :func:`load_period` does, when that run is absent).
     """
     by_name = {t.period.name: t for t in tables}
     if pairs is None:
@@ -314,7 +303,7 @@ def migrations(
     first = params.periods[0]
     reference = by_name.get(first.name)
     if params.get("comparison.reference") == "first" and reference is None and pairs:
-        reference = load_period(params, first, None)
+        reference = load_period(params, first, published / first.name if published else None)
     return {(a, b): migration_between(params, by_name[a], by_name[b], reference=reference) for a, b in pairs}
 
 

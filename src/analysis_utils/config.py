@@ -12,7 +12,7 @@ import copy
 import datetime as dt
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -473,6 +473,19 @@ def overlap_sentence(a: Period, b: Period) -> str | None:
     last_day = (end - dt.timedelta(microseconds=1)).date()  # as_of is exclusive
     span = f"all history up to {last_day}" if start is None else f"{start.date()} to {last_day}"
     return f"{a.name} and {b.name} overlap (both include {span})"
+
+
+def previous_period(periods: Sequence[Period], period: Period) -> Period | None:
+    """The period ``period`` is compared with: the one ending latest at or before its window start.
+
+    None for a period without a window (it covers all history) or when no period ends in time;
+    on a tie, the first declared. The same rule as the client report's previous period.
+    """
+    start = period.window_start
+    if start is None:
+        return None
+    earlier = [p for p in periods if p.as_of <= start and p.name != period.name]
+    return max(earlier, key=lambda p: p.as_of) if earlier else None
 
 
 def period_warnings(periods: list[Period]) -> list[str]:

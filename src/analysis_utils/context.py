@@ -38,7 +38,7 @@ from analysis_utils import (
     stages,
     value_matrix,
 )
-from analysis_utils.config import Period, RunParams, load_params
+from analysis_utils.config import Period, RunParams, load_params, previous_period
 from analysis_utils.engine import connect
 from analysis_utils.io import write_parquet
 
@@ -217,11 +217,38 @@ class RunContext:
     def segment_moves(self) -> pd.DataFrame | None:
         """Each customer's segment in the previous period and the change, on the scale of the client
         report's migration matrix (comparison.customer_moves); None without a previous period."""
-        before = comparison.previous_period(self.params.periods, self.period)
+        before = self.previous()
         if before is None:
             return None
-        previous = comparison.load_period(self.params, before, None)
-        return comparison.customer_moves(self.params, previous, self.period_tables())
+        return comparison.customer_moves(
+            self.params, before.period_tables(), self.period_tables(), self.reference_tables()
+        )
+
+    def previous(self) -> RunContext | None:
+        """The run of the period this one is compared with (config.previous_period), or None."""
+        before = previous_period(self.params.periods, self.period)
+        return None if before is None else self.other_period(before)
+
+    def reference_tables(self) -> comparison.PeriodTables | None:
+        """The first declared period's tables when the comparison scores every period on its scale
+        (``comparison.reference: first``) and it is neither this period nor the previous one;
+        else None (the comparison then needs no third period)."""
+        first, before = self.params.periods[0], previous_period(self.params.periods, self.period)
+        if self.params.get("comparison.reference") != "first" or before is None:
+            return None
+        if first.name in (self.period.name, before.name):
+            return None
+        return self.other_period(first).period_tables()
+
+    def other_period(self, period: Period) -> RunContext:
+        """The run of another period of this client, whose artifacts a stage of this one reads:
+        the runner hard-links them into ``periods/<name>/`` of this run (stages.OTHER_PERIODS) once
+        that period's stages are done; a notebook run stand-alone uses that period's scratch folder,
+        where its stages are computed on first use like this period's."""
+        linked = self.run_dir / stages.OTHER_PERIODS / period.name
+        folder = linked if linked.is_dir() else scratch_folder(self.params, period)
+        folder.mkdir(parents=True, exist_ok=True)
+        return RunContext(params=self.params, period=period, run_dir=folder)
 
     def customer_360(self) -> pd.DataFrame:
         """Stage 06's unified customer table, tiers in order; computed here first when run stand-alone."""

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from analysis_utils import clustering, comparison, kpi, privacy, rfm
+from analysis_utils import clustering, kpi, privacy, rfm
 from analysis_utils.comparison import PeriodTables
 from analysis_utils.config import Period, RunParams
 
@@ -98,11 +98,6 @@ def labelled(table: pd.DataFrame, currency: str) -> Styler:
     formats = {labels[c]: COLUMN_LABELS[c][1] for c in labels}
     styled = table.rename(columns=labels).style.format(formats, na_rep="-", escape="html")
     return styled.format_index(escape="html", axis=1).hide(axis="index")
-
-
-def previous_period(params: RunParams, period: Period) -> Period | None:
-    """The period to compare ``period`` with (comparison.previous_period over the declared periods)."""
-    return comparison.previous_period(params.periods, period)
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import papermill as pm
 import yaml
@@ -75,7 +76,8 @@ class Job:
     """One client x period to run: everything a worker process needs, as plain values.
 
     ``force``: execute every stage, even one a published run of the same period could lend;
-    ``warm_kernels``: ``run.warm_kernels`` (see :mod:`analysis_utils.kernels`).
+    ``warm_kernels``: ``run.warm_kernels`` (see :mod:`analysis_utils.kernels`); ``publish``: false
+    for the run of a period only other periods' stages read from (never published, see run_jobs).
     """
 
     client_file: str
@@ -89,6 +91,7 @@ class Job:
     notebooks: tuple[str, ...] = STAGE_NOTEBOOKS
     force: bool = False
     warm_kernels: bool = True
+    publish: bool = True
 
     @property
     def label(self) -> str:
@@ -178,25 +181,30 @@ def comparison_job(period_jobs: Sequence[Job]) -> Job:
 
 
 def run_jobs(jobs: Sequence[Job], n_jobs: int = 1) -> list[Outcome]:
-    """Run jobs one after another (``n_jobs`` = 1) or in ``n_jobs`` spawned processes.
+    """Run the stages of every job as one graph, in this process (``n_jobs`` = 1) or in ``n_jobs``
+    spawned worker processes whose kernels stay warm (:mod:`analysis_utils.kernels`).
 
-    Then, for each client with two or more periods all run successfully, the period comparison,
-    in the same process or pool (whose kernels are warm: :mod:`analysis_utils.kernels`). Outcomes
-    come back in the order of ``jobs`` (comparisons last); the client index page is rebuilt at the end.
+    A stage starts as soon as the stages whose artifacts it reads are done: those of its own period
+    and those of the period it is compared with (:func:`stages.other_reads`), which are hard-linked
+    into ``periods/<name>/`` of the reading run, so each artifact is computed once per run. A
+    previous period that is not among ``jobs`` runs only the stages read from it
+    (:data:`stages.LENT`), reusing those of its published run where the keys agree, and is not
+    published. Once every period of a client is published, its comparison runs. Outcomes come back
+    in the order of ``jobs`` (comparisons last); the client index page is rebuilt at the end.
     """
     for client_dir in sorted({Path(job.out_dir) / job.client for job in jobs}):
         tidy_dead_runs(client_dir)  # what killed runs left, before any job starts its own staging
     with contextlib.ExitStack() as stack:
-        run_all: Callable = map
-        if n_jobs > 1 and len(jobs) > 1:
+        executor: Executor = _InlineExecutor()
+        if n_jobs > 1:
             context = multiprocessing.get_context("spawn")  # fork + zmq kernels is unsafe
             threads = max(1, (os.cpu_count() or 1) // n_jobs)
-            pool = ProcessPoolExecutor(
-                max_workers=n_jobs, mp_context=context, initializer=_share_cores, initargs=(threads,)
+            executor = stack.enter_context(
+                ProcessPoolExecutor(
+                    max_workers=n_jobs, mp_context=context, initializer=_share_cores, initargs=(threads,)
+                )
             )
-            run_all = stack.enter_context(pool).map
-        outcomes = list(run_all(run_job, jobs))
-        outcomes += run_all(run_job, _comparisons(jobs, outcomes))  # where a kernel is already warm
+        outcomes = _Scheduler(executor).run(jobs)
     for client_dir in sorted({Path(job.out_dir) / job.client for job in jobs}):
         started = time.perf_counter()
         error = write_index(client_dir)
@@ -204,6 +212,244 @@ def run_jobs(jobs: Sequence[Job], n_jobs: int = 1) -> list[Outcome]:
             seconds = time.perf_counter() - started
             outcomes.append(Outcome(f"{client_dir.name}/index", "failed", seconds, str(client_dir), error))
     return outcomes
+
+
+class _InlineExecutor(Executor):
+    """Runs each submitted call at once, in this process (``--jobs 1``)."""
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as err:
+            future.set_exception(err)
+        return future
+
+
+@dataclass(eq=False)
+class _PeriodRun:
+    """One job in flight: its staging folder, the stages still to start, running and done."""
+
+    job: Job
+    params: RunParams
+    staging: Path
+    todo: list[stages.Stage]
+    published_stages: dict[str, Any]  # the published run's manifest records (none with force)
+    started: float = field(default_factory=time.time)
+    running: set[str] = field(default_factory=set)
+    done: dict[str, tuple[str | None, str]] = field(default_factory=dict)  # stage -> key, status
+    timings: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, tuple[_PeriodRun, set[str]]] = field(default_factory=dict)  # period -> run, files
+    error: str = ""
+    finishing: bool = False
+    outcome: Outcome | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Finished: published or failed (a lent run: its stages done, or failed)."""
+        return self.outcome is not None or (not self.job.publish and not self.error and not self.busy)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.todo or self.running or self.finishing)
+
+
+class _Scheduler:
+    """Starts each stage of each run when what it reads is there, on ``executor``; see run_jobs."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self.runs: list[_PeriodRun] = []
+        self.futures: dict[Future, tuple[_PeriodRun, stages.Stage | None, str | None]] = {}
+        self.params: dict[tuple[str, tuple[str, ...]], RunParams] = {}
+        self.compared: set[str] = set()
+
+    def run(self, jobs: Sequence[Job]) -> list[Outcome]:
+        requested = [self._open(job) for job in jobs]
+        for run in requested:
+            self._find_sources(run)
+        while True:
+            self._start_comparisons(requested)
+            self._start_ready()
+            if not self.futures:
+                break
+            finished, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
+            for future in finished:
+                self._complete(future)
+        for run in self.runs:
+            if not run.settled:  # cannot happen with a valid graph; say so rather than hang
+                self._fail(run, "its stages could not be scheduled")
+            if not run.job.publish and not run.error:
+                shutil.rmtree(run.staging, ignore_errors=True)
+        comparisons = [run for run in self.runs if run.job.period == COMPARISON]
+        return [run.outcome for run in (*requested, *comparisons) if run.outcome is not None]
+
+    def _open(self, job: Job) -> _PeriodRun:
+        """A run of ``job``: its staging folder with the resolved parameters, its stages to start."""
+        cache_key = (job.client_file, job.overrides)
+        if cache_key not in self.params:
+            self.params[cache_key] = load_params(job.client_file, job.overrides)
+        params = self.params[cache_key]
+        published = Path(job.out_dir) / job.client / job.period
+        records = {} if job.force or job.period == COMPARISON else manifest.stage_runs(published)
+        todo = [stages.by_notebook(notebook) for notebook in job.notebooks]
+        staging = start_staging(Path(job.out_dir) / job.client, job.period)
+        run = _PeriodRun(job, params, staging, todo, records)
+        self.runs.append(run)
+        try:
+            (staging / "params.yaml").write_text(dump_params(params), encoding="utf-8")
+        except OSError as err:  # full disk: the system does not name the file
+            self._fail(run, _describe_failure(write_error(err, staging / "params.yaml"), staging))
+        return run
+
+    def _find_sources(self, run: _PeriodRun) -> None:
+        """The runs whose artifacts ``run``'s stages read (stages.other_reads): another requested
+        run of the period, or a lent run started for it."""
+        for stage in run.todo:
+            for period, names in stages.other_reads(stage, run.params, run.job.period).items():
+                source = next(
+                    (
+                        other
+                        for other in self.runs
+                        if other.job.period == period
+                        and (other.job.client_file, other.job.overrides, other.job.out_dir)
+                        == (run.job.client_file, run.job.overrides, run.job.out_dir)
+                    ),
+                    None,
+                )
+                if source is None:
+                    lent = dataclasses.replace(
+                        run.job,
+                        period=period,
+                        notebooks=tuple(stage.notebook for stage in stages.LENT),
+                        publish=False,
+                    )
+                    source = self._open(lent)
+                run.sources.setdefault(period, (source, set()))[1].update(names)
+
+    def _waits_for(self, run: _PeriodRun, stage: stages.Stage) -> list[tuple[_PeriodRun, stages.Stage]]:
+        """The (run, stage) pairs whose artifacts ``stage`` of ``run`` reads."""
+        waits = [(run, p) for p in stages.producers(stage, stage.reads) if p.notebook in run.job.notebooks]
+        for period, names in stages.other_reads(stage, run.params, run.job.period).items():
+            source = run.sources[period][0]
+            waits += [
+                (source, p) for p in stages.producers(stage, names) if p.notebook in source.job.notebooks
+            ]
+        return waits
+
+    def _start_ready(self) -> None:
+        """Start (or reuse) every stage whose inputs are done, and finish runs with no stage left;
+        again until nothing changes (a reused stage may make others ready)."""
+        changed = True
+        while changed:
+            changed = False
+            for run in self.runs:
+                if run.error or run.finishing or run.outcome:
+                    continue
+                for stage in list(run.todo):
+                    waits = self._waits_for(run, stage)
+                    lost = [(source, p) for source, p in waits if source.error and p.name not in source.done]
+                    if lost:
+                        source, producer = lost[0]
+                        self._fail(
+                            run, f"needs {producer.name} of {source.job.period}, which failed: {source.error}"
+                        )
+                        changed = True
+                        break
+                    if all(p.name in source.done for source, p in waits):
+                        run.todo.remove(stage)
+                        changed |= self._start_stage(run, stage)
+                if not run.busy and not run.error and run.job.publish:
+                    run.finishing = True
+                    done = tuple((name, key, status) for name, (key, status) in run.done.items())
+                    future = self.executor.submit(
+                        _finish, run.job, run.staging, dict(run.timings), done, run.started
+                    )
+                    self.futures[future] = (run, None, None)
+
+    def _start_stage(self, run: _PeriodRun, stage: stages.Stage) -> bool:
+        """Reuse ``stage`` from the published run (True) or submit it to a worker (False)."""
+        started = time.perf_counter()
+        key = None
+        if stage.kind == stages.PERIOD:
+            key = stages.stage_key(stage, run.params, run.job.period, run.staging)
+        published = Path(run.job.out_dir) / run.job.client / run.job.period
+        if key and stages.reuse(stage, key, published, run.published_stages.get(stage.name), run.staging):
+            self._stage_done(run, stage, key, stages.REUSED, time.perf_counter() - started)
+            return True
+        run.running.add(stage.name)
+        self.futures[self.executor.submit(_execute, run.job, stage.notebook, run.staging)] = (run, stage, key)
+        return False
+
+    def _complete(self, future: Future) -> None:
+        run, stage, key = self.futures.pop(future)
+        if stage is None:  # the run's rendering, exports and publishing
+            run.finishing = False
+            try:
+                run.outcome = future.result()
+            except Exception as err:  # the worker itself died
+                self._fail(run, _describe_failure(err, run.staging))
+            return
+        run.running.discard(stage.name)
+        try:
+            seconds = future.result()
+        except Exception as err:
+            self._fail(run, _describe_failure(err, run.staging))  # keeps an earlier stage's error
+            self._settle_failed(run)
+            return
+        if run.error:  # another stage of the run failed meanwhile
+            self._settle_failed(run)
+            return
+        self._stage_done(run, stage, key, stages.EXECUTED, seconds)
+
+    def _stage_done(
+        self, run: _PeriodRun, stage: stages.Stage, key: str | None, status: str, seconds: float
+    ) -> None:
+        """Record the stage and hard-link what it wrote into each run that reads it from ``run``."""
+        run.done[stage.name] = (key, status)
+        run.timings[stage.notebook] = round(seconds, 3)
+        word = "ok" if status == stages.EXECUTED else status
+        _progress(run.job, f"{stage.notebook} {word} ({seconds:.1f} s)")
+        for reader in self.runs:
+            source, names = reader.sources.get(run.job.period, (None, set()))
+            if source is not run or reader.error:
+                continue
+            folder = reader.staging / stages.OTHER_PERIODS / run.job.period
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in sorted(names & set(stage.writes)):
+                if (run.staging / name).is_file():  # absent: the reader's notebook says what is missing
+                    stages.link_or_copy(run.staging / name, folder / name)
+
+    def _fail(self, run: _PeriodRun, message: str) -> None:
+        if run.error:
+            return
+        run.error = message
+        run.todo.clear()
+        _progress(run.job, "FAILED")
+        self._settle_failed(run)
+
+    def _settle_failed(self, run: _PeriodRun) -> None:
+        """Once no stage of the failed ``run`` is running: keep its partial folder, say where."""
+        if run.running or run.finishing or run.outcome:
+            return
+        kept, where = _keep_partial(run.staging, Path(run.job.out_dir) / run.job.client, run.job.period)
+        run.error = f"{run.error}; {where}"
+        message = f"{run.job.label}: {run.error}"
+        run.outcome = Outcome(
+            run.job.label, "failed", time.time() - run.started, str(kept), message, run.timings
+        )
+
+    def _start_comparisons(self, requested: Sequence[_PeriodRun]) -> None:
+        """The comparison of each client whose requested periods (two or more) are all published."""
+        by_client: dict[str, list[_PeriodRun]] = {}
+        for run in requested:
+            by_client.setdefault(run.job.client, []).append(run)
+        for client, runs in by_client.items():
+            if client in self.compared or len(runs) < 2 or not all(run.outcome for run in runs):
+                continue
+            self.compared.add(client)
+            if all(run.outcome.status == "ok" for run in runs):
+                self._open(comparison_job([run.job for run in runs]))
 
 
 @contextlib.contextmanager
@@ -242,17 +488,6 @@ def write_index(client_dir: Path) -> str | None:
     return None
 
 
-def _comparisons(jobs: Sequence[Job], outcomes: Sequence[Outcome]) -> list[Job]:
-    by_client: dict[str, list[tuple[Job, Outcome]]] = {}
-    for job, outcome in zip(jobs, outcomes, strict=True):
-        by_client.setdefault(job.client, []).append((job, outcome))
-    return [
-        comparison_job([job for job, _ in pairs])
-        for pairs in by_client.values()
-        if len(pairs) >= 2 and all(outcome.status == "ok" for _, outcome in pairs)
-    ]
-
-
 def _share_cores(threads: int) -> None:
     """Cap the native thread pools of a worker (and of the kernels it starts) to its share of cores.
 
@@ -263,19 +498,19 @@ def _share_cores(threads: int) -> None:
         os.environ[name] = str(threads)
 
 
-def run_job(job: Job) -> Outcome:
-    """Execute every stage notebook of one job into a staging folder, render, publish.
-
-    Never raises for a failed notebook: the failure becomes an Outcome whose ``error`` names
-    the notebook, the cell, the error and the folder where the partial run was kept.
-    """
-    started = time.perf_counter()
+def _finish(
+    job: Job,
+    staging: Path,
+    timings: dict[str, float],
+    done: Sequence[tuple[str, str | None, str]],
+    started: float,
+) -> Outcome:
+    """Render the run's pages (and the PDF), write the customer lists, the manifest and the run's
+    index page, and publish the run; ``done``: (stage, key, status) of each stage, ``started``: the
+    run's start (``time.time()``). Never raises: a failure becomes an Outcome whose ``error`` says
+    what failed and where the partial run was kept."""
     client_dir = Path(job.out_dir) / job.client
-    staging = start_staging(client_dir, job.period)
-    timings: dict[str, float] = {}
     try:
-        _write_resolved_params(job, staging)
-        done = _run_stages(job, staging, timings)
         render_started = time.perf_counter()
         _render(staging)
         timings["render"] = round(time.perf_counter() - render_started, 3)
@@ -288,49 +523,19 @@ def run_job(job: Job) -> Outcome:
             exports.write_exports(staging, job.period)
             timings["exports"] = round(time.perf_counter() - exports_started, 3)
         (staging / PID_FILE).unlink(missing_ok=True)  # not part of the run (tidying spares a young folder)
-        stage_runs = {stage.name: stages.record(stage, key, status, staging) for stage, key, status in done}
-        manifest.write(staging, job, timings, time.perf_counter() - started, stage_runs)
+        by_name = {stage.name: stage for stage in stages.STAGES}
+        stage_runs = {name: stages.record(by_name[name], key, status, staging) for name, key, status in done}
+        manifest.write(staging, job, timings, time.time() - started, stage_runs)
         report.write_run_index(staging)
         final = client_dir / job.period
         _publish(staging, final)
     except Exception as err:  # any failure: keep the partial run, report one line
-        try:
-            kept = _keep_failed(staging, client_dir, job.period)
-            where = f"partial run kept in {kept}"
-        except OSError as fault:  # the disk that failed the run may refuse the move too
-            kept, where = staging, f"partial run left in {staging} ({fault.strerror or type(fault).__name__})"
+        kept, where = _keep_partial(staging, client_dir, job.period)
         message = f"{job.label}: {_describe_failure(err, staging)}; {where}"
         _progress(job, "FAILED")
-        return Outcome(job.label, "failed", time.perf_counter() - started, str(kept), message, timings)
-    seconds = time.perf_counter() - started
-    return Outcome(job.label, "ok", seconds, str(final / "index.html"), "", timings)
-
-
-def _run_stages(
-    job: Job, staging: Path, timings: dict[str, float]
-) -> list[tuple[stages.Stage, str | None, str]]:
-    """Execute each notebook of the job into ``staging``, or reuse its stage from the period's
-    published run when that run's manifest holds the same stage key (:func:`stages.reuse`; never
-    with ``job.force``, never for the comparison); (stage, key, status) of each, in order."""
-    published = Path(job.out_dir) / job.client / job.period
-    previous = {} if job.force else manifest.stage_runs(published)
-    params = load_params(job.client_file, job.overrides)
-    done = []
-    for notebook in job.notebooks:
-        started = time.perf_counter()
-        stage = stages.by_notebook(notebook)
-        key = None
-        if stage.kind == stages.PERIOD:
-            key = stages.stage_key(stage, params, job.period, staging)
-        if key and stages.reuse(stage, key, published, previous.get(stage.name), staging):
-            timings[notebook] = round(time.perf_counter() - started, 3)
-            _progress(job, f"{notebook} reused ({timings[notebook]:.1f} s)")
-            done.append((stage, key, stages.REUSED))
-        else:
-            timings[notebook] = _execute(job, notebook, staging)
-            _progress(job, f"{notebook} ok ({timings[notebook]:.1f} s)")
-            done.append((stage, key, stages.EXECUTED))
-    return done
+        return Outcome(job.label, "failed", time.time() - started, str(kept), message, timings)
+    _progress(job, f"published ({time.time() - started:.1f} s)")
+    return Outcome(job.label, "ok", time.time() - started, str(final / "index.html"), "", timings)
 
 
 def start_staging(client_dir: Path, period: str) -> Path:
@@ -393,14 +598,6 @@ def _alive(staging: Path, grace_seconds: float) -> bool:
     except PermissionError:  # a process of another user has this id: alive, not ours to judge
         return True
     return True
-
-
-def _write_resolved_params(job: Job, staging: Path) -> None:
-    params = load_params(job.client_file, job.overrides)
-    try:
-        (staging / "params.yaml").write_text(dump_params(params), encoding="utf-8")
-    except OSError as err:  # full disk: the system does not name the file
-        raise write_error(err, staging / "params.yaml") from None
 
 
 def _execute(job: Job, notebook: str, staging: Path) -> float:
@@ -476,6 +673,15 @@ def _publish(staging: Path, final: Path) -> None:
             shutil.rmtree(retired, ignore_errors=True)  # tidy_dead_runs removes what is left
         else:
             os.replace(staging, final)
+
+
+def _keep_partial(staging: Path, client_dir: Path, period: str) -> tuple[Path, str]:
+    """Keep a failed run's staging folder under ``.failed/``; where it is and how to say so."""
+    try:
+        kept = _keep_failed(staging, client_dir, period)
+    except OSError as fault:  # the disk that failed the run may refuse the move too
+        return staging, f"partial run left in {staging} ({fault.strerror or type(fault).__name__})"
+    return kept, f"partial run kept in {kept}"
 
 
 def _keep_failed(staging: Path, client_dir: Path, period: str) -> Path:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis_utils import manifest, paths, privacy
-from analysis_utils.config import RunParams
+from analysis_utils.config import RunParams, previous_period
 from analysis_utils.errors import ConfigError, CrmError
 from analysis_utils.ground_truth import TRUTH_FILE_NAME
 from analysis_utils.io import file_sha256
@@ -39,6 +39,9 @@ EXECUTED, REUSED = "executed", "reused"  # how a stage's outputs came into a run
 PERIOD_TABLES = ("orders.parquet", "customer_history.parquet", "earlier_orders.parquet", "customers.parquet")
 """Stages 01-02's tables of a period, as comparison.PeriodTables holds them (stages 06, 09 and the
 comparison read them all)."""
+OTHER_PERIODS = "periods"
+"""Folder of a period run holding, per other period (``periods/<name>/``), the artifacts of that
+period's run its stages read (hard links made by the runner when the other period's stage is done)."""
 PACKAGE = Path(__file__).parent  # analysis_utils: whose modules a stage's key covers
 
 
@@ -48,7 +51,10 @@ class Stage:
 
     ``params`` holds top-level sections (``clustering``) or dotted keys (``rfm.playbook_file``);
     ``periods`` means every declared period (a stage that looks at another period), while every
-    period stage depends on its own period anyway.
+    period stage depends on its own period anyway. ``reads_previous``: artifacts of the previous
+    period's run (config.previous_period) the stage reads; ``reads_reference``: those of the first
+    declared period's run, read when the comparison scores on its scale (``comparison.reference:
+    first``); both are found in :data:`OTHER_PERIODS` (:func:`other_reads`).
     """
 
     notebook: str
@@ -56,6 +62,8 @@ class Stage:
     writes: tuple[str, ...]
     params: tuple[str, ...]
     kind: str = PERIOD
+    reads_previous: tuple[str, ...] = ()
+    reads_reference: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -111,6 +119,8 @@ STAGES = (
         "06_customer_360.ipynb",
         reads=(*PERIOD_TABLES, "clusters.parquet", "value_matrix.parquet", "future_value.parquet"),
         writes=("customer_360.parquet", "source_quality.parquet"),
+        reads_previous=PERIOD_TABLES,  # each customer's segment in the previous period
+        reads_reference=PERIOD_TABLES,
         params=(  # periods, comparison: the segment each customer had in the previous period
             "client",
             "data",
@@ -142,6 +152,8 @@ STAGES = (
             "customer_360.parquet",
         ),
         writes=("kpis.parquet",),
+        reads_previous=(*PERIOD_TABLES, "churn_risk.parquet", "churn_rule.json"),
+        reads_reference=PERIOD_TABLES,
         params=(
             "client",
             "data",
@@ -174,11 +186,13 @@ class GraphError(ValueError):
 
 
 def validate(stages: Sequence[Stage]) -> None:
-    """Raise GraphError unless every artifact a stage reads is written by an earlier stage, and no
-    two stages write the same artifact (data moves forward only: nothing is rewritten)."""
+    """Raise GraphError unless every artifact a stage reads (of its own period or of another) is
+    written by an earlier stage, and no two stages write the same artifact (data moves forward only:
+    nothing is rewritten)."""
     written: dict[str, str] = {}
     for stage in stages:
-        missing = [name for name in stage.reads if name not in written]
+        reads = dict.fromkeys((*stage.reads, *stage.reads_previous, *stage.reads_reference))
+        missing = [name for name in reads if name not in written]
         if missing:
             raise GraphError(f"{stage.name} reads {', '.join(missing)}, which no earlier stage writes")
         for name in stage.writes:
@@ -200,13 +214,57 @@ def by_notebook(notebook: str, stages: Sequence[Stage] = STAGES) -> Stage:
     raise KeyError(f"no stage runs {notebook}")
 
 
+def producers(stage: Stage, names: Sequence[str], stages: Sequence[Stage] = STAGES) -> tuple[Stage, ...]:
+    """The period stages writing any of ``names``, in running order (those ``stage`` waits for)."""
+    return tuple(s for s in of_kind(PERIOD, stages) if s is not stage and set(s.writes) & set(names))
+
+
+def needed_for(names: Sequence[str], stages: Sequence[Stage] = STAGES) -> tuple[Stage, ...]:
+    """The period stages that must run for a period's run to hold the artifacts ``names``: their
+    writers and, in turn, the writers of what those read; in running order."""
+    wanted, needed = set(names), set()
+    for stage in reversed(of_kind(PERIOD, stages)):
+        if wanted & set(stage.writes):
+            needed.add(stage.name)
+            wanted |= set(stage.reads)
+    return tuple(stage for stage in of_kind(PERIOD, stages) if stage.name in needed)
+
+
+LENT = needed_for([name for stage in STAGES for name in (*stage.reads_previous, *stage.reads_reference)])
+"""The stages another period's run reads from: all a previous period runs when it is not itself
+among the periods run (its own run is then not published)."""
+
+
+def other_reads(stage: Stage, params: RunParams, period: str) -> dict[str, tuple[str, ...]]:
+    """Other period name -> the artifacts of its run that ``stage`` of ``period`` reads: the previous
+    period's ``reads_previous`` and, when the comparison scores on the first declared period's scale
+    and that period is neither this one nor the previous, its ``reads_reference``. Empty when the
+    period has no previous period (nothing to compare with)."""
+    if not stage.reads_previous:
+        return {}
+    before = previous_period(params.periods, params.period(period))
+    if before is None:
+        return {}
+    wanted = {before.name: stage.reads_previous}
+    first = params.periods[0].name
+    if params.get("comparison.reference") == "first" and first not in (period, before.name):
+        wanted[first] = stage.reads_reference
+    return wanted
+
+
 def stage_key(stage: Stage, params: RunParams, period: str, run_dir: Path) -> str:
     """SHA-256 of everything ``stage``'s outputs depend on (see the module's docstring), for the
-    period named ``period``. The artifacts it reads are hashed as they are in ``run_dir``; an absent
-    one counts as absent."""
+    period named ``period``. The artifacts it reads are hashed as they are in ``run_dir`` (those
+    of other periods in its :data:`OTHER_PERIODS` folder); an absent one counts as absent."""
+    others = other_reads(stage, params, period)
     material = {
         "notebook": file_sha256(paths.NOTEBOOKS_DIR / stage.notebook),
         "reads": {name: _sha256_or_none(run_dir / name) for name in stage.reads},
+        "other_reads": {
+            f"{other}/{name}": _sha256_or_none(run_dir / OTHER_PERIODS / other / name)
+            for other, names in others.items()
+            for name in names
+        },
         "params": {section: _section(params, section) for section in stage.params},
         "files": _named_files(params, stage.params),
         "period": _period(params, period),
@@ -258,7 +316,7 @@ def reuse(stage: Stage, key: str, published: Path, record: Mapping[str, Any] | N
         return False
     try:
         for name in expected:
-            _link_or_copy(published / name, run_dir / name)
+            link_or_copy(published / name, run_dir / name)
     except OSError:  # the published run moved away meanwhile: execute instead
         for name in expected:
             (run_dir / name).unlink(missing_ok=True)
@@ -287,7 +345,15 @@ def stage_table(stages: Sequence[Stage] = STAGES) -> str:
         cells = (
             stage.name,
             stage.kind,
-            ", ".join(stage.reads) or "(client files)",
+            "; ".join(
+                text
+                for text in (
+                    ", ".join(stage.reads) or "(client files)",
+                    stage.reads_previous and "previous period's " + ", ".join(stage.reads_previous),
+                    stage.reads_reference and "reference period's " + ", ".join(stage.reads_reference),
+                )
+                if text
+            ),
             ", ".join(stage.writes),
             ", ".join(stage.params),
         )
@@ -393,7 +459,8 @@ def _digest(material: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link ``source`` to ``target`` (replacing it), or copy where the file system refuses."""
     target.unlink(missing_ok=True)
     try:
         os.link(source, target)
