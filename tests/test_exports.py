@@ -457,3 +457,20 @@ def test_a_list_longer_than_an_excel_sheet_is_in_its_csv_only(runs, monkeypatch)
     assert "High risk valuable" in built.sheets  # 1 customer
     lists = built.sheets["Lists"].set_index("List (sheet)")["Description"]
     assert lists["Customers"].endswith("(CSV only: too long for a sheet)")
+
+
+def test_workbook_texts_stay_texts_never_formulas_or_links(tmp_path):
+    """A client value that looks like a formula or a link is written as the text it is: opening the
+    workbook runs nothing and follows nothing."""
+    hostile = ['=HYPERLINK("http://evil.example","click")', "=1+1", "+SUM(A1:A2)", "http://x.example", "007"]
+    frame = pd.DataFrame({"Customer id": hostile, "Net spend": [1.5, 2.0, np.nan, 4.0, 5.0]})
+    path = tmp_path / "book.xlsx"
+    path.write_bytes(
+        exports.workbook_bytes({"List": frame}, {"Net spend": exports.MONEY}, dt.datetime(2025, 1, 1))
+    )
+    sheet = openpyxl.load_workbook(path)["List"]
+    cells = [sheet.cell(row=row, column=1) for row in range(2, 7)]
+    assert [cell.value for cell in cells] == hostile
+    assert {cell.data_type for cell in cells} == {"s"}
+    assert not sheet._hyperlinks
+    assert sheet.cell(row=4, column=2).value is None  # missing stays empty

@@ -42,7 +42,12 @@ def fake_stages(tmp_path, monkeypatch):
         calls.append((job.period, "finish"))
         return runner.Outcome(job.label, "ok", 0.0, str(staging))
 
+    def render(staging, name):
+        calls.append((staging.name.split(".partial-")[0].lstrip("."), f"render {name}"))
+        return 0.0
+
     monkeypatch.setattr(runner, "_execute", execute)
+    monkeypatch.setattr(runner, "_render", render)
     monkeypatch.setattr(runner, "_finish", finish)
     return calls, failing
 
@@ -61,7 +66,7 @@ def test_each_stage_runs_once_after_what_it_reads_of_its_own_and_the_previous_pe
     calls, _ = fake_stages
     outcomes = runner.run_jobs([job("p1"), job("p2")])
     assert [o.status for o in outcomes] == ["ok", "ok", "ok"]
-    executed = [c for c in calls if c[1] != "finish"]
+    executed = [c for c in calls if c[1].endswith(".ipynb") and not c[1].startswith("render")]
     assert len(executed) == len(set(executed)) == 2 * len(runner.STAGE_NOTEBOOKS) + 1  # each stage once
     position = {c: i for i, c in enumerate(calls)}
     for period in ("p1", "p2"):
@@ -72,7 +77,12 @@ def test_each_stage_runs_once_after_what_it_reads_of_its_own_and_the_previous_pe
     for stage in stages.of_kind(stages.PERIOD):  # p2's 06 and 09 wait for p1's 01, 02 (and 05)
         for producer in stages.producers(stage, stage.reads_previous):
             assert position[("p1", producer.notebook)] < position[("p2", stage.notebook)]
-    assert calls[-2:] == [("comparison", runner.COMPARISON_NOTEBOOK), ("comparison", "finish")]
+    notebook = runner.COMPARISON_NOTEBOOK
+    assert calls[-3:] == [("comparison", n) for n in (notebook, f"render {notebook}", "finish")]
+    for period in ("p1", "p2"):  # every page is rendered before the run is published
+        for notebook in runner.STAGE_NOTEBOOKS:
+            assert position[(period, notebook)] < position[(period, f"render {notebook}")]
+            assert position[(period, f"render {notebook}")] < position[(period, "finish")]
     assert position[("p1", "finish")] < position[("comparison", runner.COMPARISON_NOTEBOOK)]
 
 

@@ -56,7 +56,6 @@ HASHED_CSV = "audience_hashed.csv"  # exports.hashed_contacts: digests of e-mail
 HASHED_SETTINGS = {"sep": ",", "decimal": ".", "encoding": "utf-8"}  # what the ad platforms read
 REPORT_SHEET = "Report"  # first sheet: client, prepared by, period, report date
 SUMMARY_SHEETS = {"report", "lists", "segments", "tiers", "kpis", "value matrix", "clusters", "moves"}
-CORE_PROPERTIES = "docProps/core.xml"  # the workbook's author and created and modified times
 EXCEL_MAX_ROWS = 1_048_576  # rows of an Excel sheet, header included: a longer list is in its CSV only
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # earliest time a zip entry can carry: no clock in the workbook
 DEFAULT_CSV = {"sep": ",", "decimal": ".", "encoding": "utf-8-sig"}
@@ -529,45 +528,39 @@ def workbook_bytes(
 ) -> bytes:
     """An .xlsx workbook, a sheet per entry of ``sheets`` (name -> table with its headers), as bytes.
 
-    Written with openpyxl, already a dependency of the project (it reads clients' Excel inputs), so
-    the exports need no new package. Header row bold and frozen, an autofilter over the table,
-    ``formats`` (header -> Excel number format) on the data cells, column widths from the headers
-    and values. Byte-reproducible: the document's created and modified times are ``stamp`` and
-    every zip entry carries the same fixed time, so the same tables give the same bytes.
+    Written with XlsxWriter (pandas' own Excel writer, twice as fast as openpyxl here). Header row
+    bold and frozen, an autofilter over the table, ``formats`` (header -> Excel number format) on
+    the data cells, column widths from the headers and values. Every text is written as text, never
+    as a formula or a link (a client value ``=HYPERLINK(...)`` stays those characters). Byte-
+    reproducible: the document's created and modified times are ``stamp`` and every zip entry
+    carries the same fixed time, so the same tables give the same bytes.
     """
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-    from openpyxl.xml.functions import tostring
+    import xlsxwriter
 
-    book = Workbook()
-    book.remove(book.active)
-    book.properties.creator = "crm-workbook"
-    book.properties.created = stamp
-    book.properties.modified = stamp
-    bold = Font(bold=True)
-    for name, frame in sheets.items():
-        sheet = book.create_sheet(name)
-        sheet.append([str(header) for header in frame.columns])
-        for cell in sheet[1]:
-            cell.font = bold
-        for row in _cell_values(frame):
-            sheet.append(row)
-        for number, header in enumerate(frame.columns, start=1):
-            letter = get_column_letter(number)
-            width = max([len(str(header)), *(len(_shown(v)) for v in frame[header].head(200))], default=8)
-            sheet.column_dimensions[letter].width = min(max(width + 2, 8), 60)
-            number_format = formats.get(str(header))
-            if number_format:
-                for (cell,) in sheet.iter_rows(min_row=2, min_col=number, max_col=number):
-                    cell.number_format = number_format
-        sheet.freeze_panes = "A2"
-        last = get_column_letter(max(len(frame.columns), 1))
-        sheet.auto_filter.ref = f"A1:{last}{len(frame) + 1}"
     buffer = BytesIO()
-    book.save(buffer)  # sets the modified time to now: the document properties are written again
-    book.properties.modified = stamp
-    return _fixed_zip(buffer.getvalue(), {CORE_PROPERTIES: tostring(book.properties.to_tree())})
+    options = {
+        "in_memory": True,
+        "strings_to_formulas": False,
+        "strings_to_urls": False,
+        "strings_to_numbers": False,
+        "remove_timezone": True,
+    }
+    book = xlsxwriter.Workbook(buffer, options)
+    book.set_properties({"author": "crm-workbook", "created": stamp})
+    bold = book.add_format({"bold": True})
+    cell_formats = {header: book.add_format({"num_format": code}) for header, code in formats.items()}
+    for name, frame in sheets.items():
+        sheet = book.add_worksheet(name)
+        sheet.write_row(0, 0, [str(header) for header in frame.columns], bold)
+        for number, header in enumerate(frame.columns):
+            values = [_plain(value) for value in frame[header].tolist()]
+            width = max([len(str(header)), *(len(_shown(v)) for v in values[:200])], default=8)
+            sheet.set_column(number, number, min(max(width + 2, 8), 60))
+            sheet.write_column(1, number, values, cell_formats.get(str(header)))
+        sheet.freeze_panes(1, 0)
+        sheet.autofilter(0, 0, len(frame), max(len(frame.columns), 1) - 1)
+    book.close()
+    return _fixed_zip(buffer.getvalue())
 
 
 def readme_text(
@@ -816,12 +809,6 @@ def _with_currency(frame: pd.DataFrame, currency: str) -> pd.DataFrame:
     return frame.rename(columns=lambda header: _currency_header(str(header), currency))
 
 
-def _cell_values(frame: pd.DataFrame):
-    """Rows of plain Python values for openpyxl: missing values become empty cells."""
-    for row in frame.itertuples(index=False, name=None):
-        yield [_plain(value) for value in row]
-
-
 def _plain(value: Any) -> Any:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
@@ -843,9 +830,8 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def _fixed_zip(data: bytes, replace: Mapping[str, bytes]) -> bytes:
-    """The same zip archive with every entry's time set to :data:`ZIP_TIME` (entries in their order),
-    and the entries named in ``replace`` holding the given content."""
+def _fixed_zip(data: bytes) -> bytes:
+    """The same zip archive with every entry's time set to :data:`ZIP_TIME` (entries in their order)."""
     source = zipfile.ZipFile(BytesIO(data))
     out = BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
@@ -853,5 +839,5 @@ def _fixed_zip(data: bytes, replace: Mapping[str, bytes]) -> bytes:
             fixed = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = 0o644 << 16
-            target.writestr(fixed, replace.get(info.filename) or source.read(info.filename))
+            target.writestr(fixed, source.read(info.filename))
     return out.getvalue()

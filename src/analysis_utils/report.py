@@ -368,14 +368,14 @@ def _with_header(body: str, header: str) -> str:
     return body[:at] + header + body[at:]
 
 
-def render_run(run_dir: Path) -> list[Path]:
-    """Write ``<stage>.client.html`` and ``<stage>.analyst.html`` for every notebook of a run."""
+def render_stage(run_dir: Path, notebook: str) -> list[Path]:
+    """Write ``<stage>.client.html`` and ``<stage>.analyst.html`` of the executed ``notebook`` of a run."""
+    notebook_path = run_dir / notebook
     written = []
-    for notebook_path in sorted(run_dir.glob("*.ipynb")):
-        for audience in AUDIENCES:
-            target = run_dir / f"{notebook_path.stem}.{audience}.html"
-            target.write_text(render_notebook(notebook_path, audience), encoding="utf-8")
-            written.append(target)
+    for audience in AUDIENCES:
+        target = run_dir / f"{notebook_path.stem}.{audience}.html"
+        target.write_text(render_notebook(notebook_path, audience), encoding="utf-8")
+        written.append(target)
     return written
 
 

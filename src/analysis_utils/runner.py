@@ -260,7 +260,7 @@ class _Scheduler:
     def __init__(self, executor: Executor) -> None:
         self.executor = executor
         self.runs: list[_PeriodRun] = []
-        self.futures: dict[Future, tuple[_PeriodRun, stages.Stage | None, str | None]] = {}
+        self.futures: dict[Future, tuple[_PeriodRun, stages.Stage | None, str | None, str]] = {}
         self.params: dict[tuple[str, tuple[str, ...]], RunParams] = {}
         self.compared: set[str] = set()
 
@@ -365,10 +365,11 @@ class _Scheduler:
                     future = self.executor.submit(
                         _finish, run.job, run.staging, dict(run.timings), done, run.started
                     )
-                    self.futures[future] = (run, None, None)
+                    self.futures[future] = (run, None, None, "finish")
 
     def _start_stage(self, run: _PeriodRun, stage: stages.Stage) -> bool:
-        """Reuse ``stage`` from the published run (True) or submit it to a worker (False)."""
+        """Reuse ``stage`` from the published run and have its pages rendered (True: what reads it may
+        start now), or submit it to a worker (False)."""
         started = time.perf_counter()
         key = None
         if stage.kind == stages.PERIOD:
@@ -377,20 +378,29 @@ class _Scheduler:
         if key and stages.reuse(stage, key, published, run.published_stages.get(stage.name), run.staging):
             self._stage_done(run, stage, key, stages.REUSED, time.perf_counter() - started)
             return True
-        run.running.add(stage.name)
-        self.futures[self.executor.submit(_execute, run.job, stage.notebook, run.staging)] = (run, stage, key)
+        self._submit(run, stage, key, "execute")
         return False
 
+    def _submit(self, run: _PeriodRun, stage: stages.Stage, key: str | None, task: str) -> None:
+        """Have a worker execute ``stage`` of ``run`` (``task`` "execute") or render its pages ("render")."""
+        running = f"{stage.name} {task}"
+        run.running.add(running)
+        if task == "execute":
+            future = self.executor.submit(_execute, run.job, stage.notebook, run.staging)
+        else:
+            future = self.executor.submit(_render, run.staging, stage.notebook)
+        self.futures[future] = (run, stage, key, running)
+
     def _complete(self, future: Future) -> None:
-        run, stage, key = self.futures.pop(future)
-        if stage is None:  # the run's rendering, exports and publishing
+        run, stage, key, running = self.futures.pop(future)
+        if stage is None:  # the run's PDF, exports and publishing
             run.finishing = False
             try:
                 run.outcome = future.result()
             except Exception as err:  # the worker itself died
                 self._fail(run, _describe_failure(err, run.staging))
             return
-        run.running.discard(stage.name)
+        run.running.discard(running)
         try:
             seconds = future.result()
         except Exception as err:
@@ -399,14 +409,19 @@ class _Scheduler:
             return
         if run.error:  # another stage of the run failed meanwhile
             self._settle_failed(run)
-            return
-        self._stage_done(run, stage, key, stages.EXECUTED, seconds)
+        elif running.endswith("render"):
+            run.timings["render"] = round(run.timings.get("render", 0.0) + seconds, 3)
+        else:
+            self._stage_done(run, stage, key, stages.EXECUTED, seconds)
 
     def _stage_done(
         self, run: _PeriodRun, stage: stages.Stage, key: str | None, status: str, seconds: float
     ) -> None:
-        """Record the stage and hard-link what it wrote into each run that reads it from ``run``."""
+        """Record the stage, have its pages rendered (a published run's), and hard-link what it wrote
+        into each run that reads it from ``run``."""
         run.done[stage.name] = (key, status)
+        if run.job.publish:
+            self._submit(run, stage, key, "render")
         run.timings[stage.notebook] = round(seconds, 3)
         word = "ok" if status == stages.EXECUTED else status
         _progress(run.job, f"{stage.notebook} {word} ({seconds:.1f} s)")
@@ -505,15 +520,13 @@ def _finish(
     done: Sequence[tuple[str, str | None, str]],
     started: float,
 ) -> Outcome:
-    """Render the run's pages (and the PDF), write the customer lists, the manifest and the run's
-    index page, and publish the run; ``done``: (stage, key, status) of each stage, ``started``: the
-    run's start (``time.time()``). Never raises: a failure becomes an Outcome whose ``error`` says
-    what failed and where the partial run was kept."""
+    """Print the client report as a PDF (``report.pdf``), write the customer lists, the manifest and
+    the run's index page, and publish the run (its pages are rendered stage by stage). ``done``:
+    (stage, key, status) of each stage; ``started``: the run's start (``time.time()``). Never
+    raises: a failure becomes an Outcome whose ``error`` says what failed and where the partial run
+    was kept."""
     client_dir = Path(job.out_dir) / job.client
     try:
-        render_started = time.perf_counter()
-        _render(staging)
-        timings["render"] = round(time.perf_counter() - render_started, 3)
         if job.period != COMPARISON and _wants_pdf(staging):  # report.pdf: the client report on A4
             pdf_started = time.perf_counter()
             pdf.print_pdf(staging / pdf.CLIENT_REPORT)
@@ -652,14 +665,17 @@ def _wants_pdf(staging: Path) -> bool:
     return bool((values.get("report") or {}).get("pdf")) and (staging / pdf.CLIENT_REPORT).is_file()
 
 
-def _render(staging: Path) -> None:
-    """The HTML pages of a run; a write fault names the page it hit (the system names none when
-    the disk fills: the page being written is then the newest one, created and not completed)."""
+def _render(staging: Path, notebook: str) -> float:
+    """The HTML pages of one executed notebook of a run; seconds taken. A write fault names the page
+    it hit (the system names none when the disk fills: the page being written is then the newest
+    one, created and not completed)."""
+    started = time.perf_counter()
     try:
-        report.render_run(staging)
+        report.render_stage(staging, notebook)
     except OSError as err:
         pages = [] if err.filename else sorted(staging.glob("*.html"), key=lambda p: p.stat().st_mtime_ns)
         raise write_error(err, pages[-1] if pages else staging) from None
+    return round(time.perf_counter() - started, 3)
 
 
 def _publish(staging: Path, final: Path) -> None:
