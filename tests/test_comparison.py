@@ -4,6 +4,7 @@ counts as the client report of each period."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import matplotlib
 import nbformat
@@ -181,21 +182,18 @@ def test_notebook_shows_the_client_no_code_dumps_parameter_names_or_file_names()
 
 
 @pytest.fixture(scope="module")
-def sample_pages(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The sample's 2023 and 2024 as their own stage 01-02 artifacts, and what each page computes."""
-    reports = tmp_path_factory.mktemp("reports")
-    client = "params/clients/sample.yaml"
-    params = load_params(client)
-    # The client report of 2024 (notebook 09): its own tables, the previous period computed; its
+def sample_pages(sample_run: Path) -> dict:
+    """What each page of the sample's run computes from the published stage 01-02 artifacts."""
+    params = load_params("params/clients/sample.yaml")
+    # The client report of 2024 (notebook 09): its own tables and the previous period's; its
     # headline customers are the KPI active_customers (executive.headline_numbers).
-    run = context.open_run(client, "2024", str(reports / "2024"))
-    current = run.period_tables()
-    previous = run.previous().period_tables()
+    current = comparison.read_period(params.period("2024"), sample_run / "2024")
+    previous = comparison.read_period(params.period("2023"), sample_run / "2023")
     report_moves = comparison.migration_between(params, previous, current)
-    context.open_run(client, "2023", str(reports / "2023")).period_tables()  # published 2023 too
     # The comparison (notebook 90): the published tables of the periods it compares.
     plan = comparison.plan(params.periods)
-    compared = [comparison.load_period(params, p, reports / p.name) for p in plan.periods]
+    compared, reference = context.compared_tables(params, plan.periods, sample_run)
+    assert reference is None  # the first period is among them
     trends = comparison.kpi_trends(compared).set_index("period")
     moves = comparison.migrations(compared, params, plan.names)
     return {

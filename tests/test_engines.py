@@ -1,12 +1,13 @@
 """Same answer everywhere: stages 01-02 of the sample on DuckDB and on Spark (local), and on a
 date-partitioned Parquet copy of the sample against its single CSV file.
 
-Stages run as a notebook runs them (``context.open_run``, then ``run.customers()``, which builds
-stage 01's artifacts first). Spark starts once per test process (the ``spark_overrides`` session
-fixture) and runs the stages once, on the partitioned copy (about a minute on 2 cores): its orders,
-history and customers must be DuckDB's from the single CSV file, its data-quality table DuckDB's
-from the same copy (reading fewer lines changes the read counts, nothing else). That Spark reads
-and types the CSV itself as DuckDB does is checked on the canonical lines.
+Stages run with the functions their notebooks call, on the run's engine (``prep.prepare``, then
+``rfm_stage.run_rfm`` on the orders read back, as notebooks 01 and 02 do). Spark starts once per
+test process (the ``spark_overrides`` session fixture) and runs the stages once, on the partitioned
+copy (about a minute on 2 cores): its orders, history and customers must be DuckDB's from the single
+CSV file, its data-quality table DuckDB's from the same copy (reading fewer lines changes the read
+counts, nothing else). That Spark reads and types the CSV itself as DuckDB does is checked on the
+canonical lines.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
 
-from analysis_utils import context, paths
+from analysis_utils import context, paths, prep, rfm_stage
 from analysis_utils.config import load_params
 from analysis_utils.engine import connect
 from analysis_utils.io import read_transactions
@@ -33,13 +34,17 @@ READ_RULES = ("input", "files", "partitions", "after_as_of")  # what reading few
 def run_stages(run_dir: Path, *overrides: str) -> dict[str, pd.DataFrame]:
     """Stages 01-02 of the sample's period 2024 into run_dir; every table sorted on its key."""
     run = context.open_run(SAMPLE_CLIENT, PERIOD, str(run_dir), overrides)
-    customers = run.customers()
+    prepared = prep.prepare(run.params, run.period)
+    for name, table in (("orders", prepared.orders), ("customer_history", prepared.history)):
+        run.write_artifact(name, table)
+    settings = run.params.get("rfm")
+    customers = rfm_stage.run_rfm(run.orders(), run.period.as_of, run.period.window_days, settings).customers
     read = {name: pd.read_parquet(run.artifact_path(name)) for name in ("orders", "customer_history")}
     return {
         "orders": read["orders"].sort_values(["customer_id", "order_id"], ignore_index=True),
         "history": read["customer_history"].sort_values("customer_id", ignore_index=True),
         "customers": customers.sort_values("customer_id", ignore_index=True),
-        "quality": pd.read_parquet(run.artifact_path("data_quality")),
+        "quality": prepared.quality,
     }
 
 

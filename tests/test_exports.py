@@ -399,8 +399,8 @@ def test_sample_exports_match_their_tables_and_find_the_downgrades(sample_run, t
         check_csv(run / exports.FOLDER / audience.file, exports.headed(audience.customers), built.settings)
 
     params = load_params("params/clients/sample.yaml")
-    before = comparison.load_period(params, params.period("2023"), sample_run / "2023")
-    after = comparison.load_period(params, params.period("2024"), sample_run / "2024")
+    before = comparison.read_period(params.period("2023"), sample_run / "2023")
+    after = comparison.read_period(params.period("2024"), sample_run / "2024")
     matrix = comparison.migration_between(params, before, after)
     rank = {name: place for place, name in enumerate(migration.segment_order(segments.load_segment_map()))}
     cells = [

@@ -70,9 +70,9 @@ def test_one_time_big_spenders_are_mostly_spenders_in_the_value_matrix(sample_20
     assert champions.idxmax() == "Best", champions.to_dict()
 
 
-def test_churned_customers_of_the_final_year_are_exactly_the_planted_churned():
+def test_churned_customers_of_the_final_year_are_exactly_the_planted_churned(sample_run):
     params = config.load_params(paths.PROJECT_ROOT / "params/clients/sample.yaml")
-    final = comparison.load_period(params, params.period("2024"), None)
+    final = comparison.read_period(params.period("2024"), sample_run / "2024")
     truth = ground_truth.planted_types(params.data_path)
     previous = set(final.history.loc[final.history["previous_window_orders"] > 0, "customer_id"])
     churned = previous - set(final.customers["customer_id"])

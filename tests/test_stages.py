@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analysis_utils import context, paths, runner, stages
@@ -139,3 +140,23 @@ def test_standalone_scratch_folder_follows_the_parameters(sample_params):
     assert context.scratch_folder(params, period) == context.scratch_folder(sample_params(), period)
     assert context.scratch_folder(params, period) != context.scratch_folder(other, other.period("2024"))
     assert context.scratch_folder(params, period).parent == context.SCRATCH_DIR / "sample" / "2024"
+
+
+def test_a_standalone_notebook_gets_missing_stages_executed_as_the_runner_executes_them(sample_run, tmp_path):
+    """A stand-alone run reading stage 03's clusters gets stages 01-03 executed into its folder, as
+    their notebooks (nothing else computes a stage), and nothing more; the artifacts are the runner's."""
+    run = context.open_run("params/clients/sample.yaml", "2024", str(tmp_path))
+    clusters = run.clusters()
+    executed = sorted(path.name for path in tmp_path.glob("*.ipynb"))
+    assert executed == ["01_data_prep.ipynb", "02_rfm.ipynb", "03_clustering.ipynb"]
+    for name in ("orders.parquet", "customers.parquet", "clusters.parquet"):
+        assert (tmp_path / name).read_bytes() == (sample_run / "2024" / name).read_bytes(), name
+    assert clusters.equals(pd.read_parquet(sample_run / "2024" / "clusters.parquet"))
+    run.clusters()  # present now: read, not executed again
+    assert sorted(path.name for path in tmp_path.glob("*.ipynb")) == executed
+
+
+def test_run_context_computes_no_stage_itself():
+    """The getters read artifacts; only notebooks compute stages (context imports no stage's code)."""
+    imported = stages._package_imports(Path(context.__file__).read_text(encoding="utf-8"))
+    assert not imported & {"prep", "rfm_stage", "clustering", "value_matrix", "outlook"}, imported

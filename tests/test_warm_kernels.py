@@ -15,8 +15,8 @@ from helpers import run_cli
 from nbformat.v4 import new_code_cell, new_notebook
 
 from analysis_utils import kernels
+from analysis_utils.execution import IPCKernelManager
 from analysis_utils.notebook_checks import is_check_cell
-from analysis_utils.runner import IPCKernelManager
 
 # What differs between any two runs, fresh kernels or not: the random id of each pandas Styler table,
 # and the memory address in an object's plain-text form.

@@ -15,14 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import ibis
 import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.io.formats.style import Styler
 
-from analysis_utils import kpi, migration, prep, rfm_stage, segments
+from analysis_utils import kpi, migration, segments
 from analysis_utils.config import Period, RunParams, overlap_sentence, previous_period
 
 
@@ -41,23 +40,30 @@ class PeriodTables:
         return kpi.period_kpis(self.customers, self.history, self.period, orders=self.orders)
 
 
-PUBLISHED = ("customers", "customer_history", "orders")
+PUBLISHED = ("customers.parquet", "customer_history.parquet", "orders.parquet")
+"""What a period's run must hold for :func:`read_period` (``earlier_orders.parquet`` is optional)."""
 
 
-def load_period(params: RunParams, period: Period, published: Path | None) -> PeriodTables:
-    """The period's tables: from ``published`` run folder if complete, else computed (stages 01-02)."""
-    if published is not None and all((published / f"{n}.parquet").is_file() for n in PUBLISHED):
-        customers = pd.read_parquet(published / "customers.parquet")
-        history = pd.read_parquet(published / "customer_history.parquet")
-        earlier_path = published / "earlier_orders.parquet"
-        earlier = pq.read_table(earlier_path) if earlier_path.is_file() else None
-        return PeriodTables(period, customers, history, pq.read_table(published / "orders.parquet"), earlier)
-    prepared = prep.prepare(params, period)
-    orders = ibis.memtable(prepared.orders)
-    result = rfm_stage.run_rfm(orders, period.as_of, period.window_days, params.get("rfm"))
+def read_period(period: Period, folder: Path) -> PeriodTables:
+    """The tables of ``period`` from its run ``folder``, which holds :data:`PUBLISHED` (stages 01-02)."""
+    earlier_path = folder / "earlier_orders.parquet"
     return PeriodTables(
-        period, result.customers, prepared.history.to_pandas(), prepared.orders, prepared.earlier
+        period,
+        pd.read_parquet(folder / "customers.parquet"),
+        pd.read_parquet(folder / "customer_history.parquet"),
+        pq.read_table(folder / "orders.parquet"),
+        pq.read_table(earlier_path) if earlier_path.is_file() else None,
     )
+
+
+def reference_period(params: RunParams, names: Sequence[str]) -> Period | None:
+    """The first declared period when the comparison scores every period on its scale
+    (``comparison.reference: first``) and it is not among ``names`` (its tables are then needed
+    besides theirs); else None."""
+    first = params.periods[0]
+    if params.get("comparison.reference") != "first" or first.name in names:
+        return None
+    return first
 
 
 # --- which periods are compared --------------------------------------------------------------------
@@ -287,23 +293,20 @@ def migrations(
     tables: list[PeriodTables],
     params: RunParams,
     pairs: Sequence[tuple[str, str]] | None = None,
-    published: Path | None = None,
+    reference: PeriodTables | None = None,
 ) -> dict[tuple[str, str], pd.DataFrame]:
     """Migration matrix of each pair (default: consecutive ``tables``), as :func:`migration_between`.
 
     ``pairs`` names periods of ``tables`` (for example ``plan(params.periods).names``). With
-    ``comparison.reference: first`` the first declared period's edges are used; when it is not
-    among ``tables`` its tables are read from its run in the ``published`` client folder (computed
-    here, as :func:`load_period` does, when that run is absent).
+    ``comparison.reference: first`` the first declared period's edges are used: its ``tables``, or
+    ``reference`` when it is not among them (:func:`reference_period`).
     """
     by_name = {t.period.name: t for t in tables}
     if pairs is None:
         names = list(by_name)
         pairs = list(zip(names, names[1:], strict=False))
     first = params.periods[0]
-    reference = by_name.get(first.name)
-    if params.get("comparison.reference") == "first" and reference is None and pairs:
-        reference = load_period(params, first, published / first.name if published else None)
+    reference = by_name.get(first.name, reference)
     return {(a, b): migration_between(params, by_name[a], by_name[b], reference=reference) for a, b in pairs}
 
 
@@ -313,7 +316,7 @@ def migration_between(
     """Migration matrix from ``before`` to ``after``, on the same scale as the period comparison.
 
     With ``comparison.reference: first`` both are scored on the edges of the client's first
-    declared period (``reference``, or computed here when it is neither of the two and not
+    declared period (``reference`` when it is neither of the two: ValueError when it is not
     given), so the client report of a period and the comparison agree on every move. Every
     active customer counts: those with no net spend form the group "No net spend".
     """
@@ -338,8 +341,9 @@ def _scored_pair(
     by_name = {before.period.name: before.customers, after.period.name: after.customers}
     first = params.periods[0]
     if params.get("comparison.reference") == "first" and first.name not in by_name:
-        tables = reference if reference is not None else load_period(params, first, None)
-        by_name = {first.name: tables.customers, **by_name}
+        if reference is None:
+            raise ValueError(f"comparison.reference is first: the tables of period {first.name} are needed")
+        by_name = {first.name: reference.customers, **by_name}
     scored = _scored_segments(by_name, params, first.name)
     return scored[before.period.name], scored[after.period.name]
 

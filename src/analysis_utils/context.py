@@ -24,19 +24,13 @@ import pandas as pd
 import pyarrow as pa
 
 from analysis_utils import (
-    clustering,
     clv,
     comparison,
     customer360,
-    outlook,
     paths,
-    prep,
     ranking,
-    rfm,
-    rfm_stage,
     risk,
     stages,
-    value_matrix,
 )
 from analysis_utils.config import Period, RunParams, load_params, previous_period
 from analysis_utils.engine import connect
@@ -60,6 +54,7 @@ class RunContext:
     params: RunParams
     period: Period
     run_dir: Path
+    overrides: tuple[str, ...] = ()  # the command line's -p overrides (stand-alone stages get them too)
 
     def artifact_path(self, name: str) -> Path:
         """Path of artifact ``name`` (without extension) as Parquet in the run folder."""
@@ -82,124 +77,98 @@ class RunContext:
         """The run's engine connection (``engine`` parameters), opened on first use."""
         return connect(self.params.get("engine"))
 
-    def orders(self) -> ir.Table:
-        """Stage 01's orders as an engine table (scanned by the engine, not loaded into pandas).
+    def require(self, *names: str) -> None:
+        """Make sure the artifacts ``names`` (file names) are in the run folder.
 
-        A notebook run stand-alone (JupyterLab, nbval) may find no orders in its scratch
-        folder: stage 01 is then computed here first, exactly as its notebook does.
+        In a runner's run they are: the graph starts a stage after the stages writing what it reads.
+        A notebook run stand-alone (JupyterLab, nbval) may miss some: the stages writing them
+        (:func:`stages.needed_for`) are then executed into its folder first, each as its notebook
+        with this run's parameters (:func:`execution.execute_notebook`), so that no second code
+        path computes a stage.
         """
-        path = self.artifact_path("orders")
-        if not path.is_file():
-            result = prep.prepare(self.params, self.period)
-            self.write_artifact("data_quality", result.quality)
-            self.write_artifact("customer_history", result.history)
-            self.write_artifact("earlier_orders", result.earlier)
-            self.write_artifact("orders", result.orders)
-        return self.engine.read_parquet(path)
+        missing = [name for name in names if not (self.run_dir / name).is_file()]
+        if not missing:
+            return
+        from analysis_utils import execution  # papermill: imported only when a stage must run
 
-    def customers(self) -> pd.DataFrame:
-        """Stage 02's customer table; computed here first when the notebook runs stand-alone."""
-        path = self.artifact_path("customers")
-        if not path.is_file():
-            period = self.period
-            result = rfm_stage.run_rfm(
-                self.orders(), period.as_of, period.window_days, self.params.get("rfm")
-            )
-            self.write_json("rfm_thresholds", result.scorer.to_dict())
-            self.write_artifact("customers", result.customers)
-        return pd.read_parquet(path)
+        parameters = {
+            "client_params": str(self.params.source),
+            "period": self.period.name,
+            "run_dir": str(self.run_dir),
+            "overrides": list(self.overrides),
+        }
+        for stage in stages.needed_for(missing):
+            if not all((self.run_dir / name).is_file() for name in stage.writes):
+                execution.execute_notebook(
+                    stage.notebook,
+                    self.run_dir / stage.notebook,
+                    parameters,
+                    kernel=self.params.get("run.kernel"),
+                    timeout=self.params.get("run.execution_timeout"),
+                    warm=self.params.get("run.warm_kernels"),
+                )
 
-    def clusters(self) -> pd.DataFrame:
-        """Stage 03's clusters; computed here first when the notebook runs stand-alone."""
-        path = self.artifact_path("clusters")
-        if not path.is_file():
-            scored = rfm.scored_only(self.customers())
-            self.write_artifact(
-                "clusters", clustering.run_clustering(scored, self.params.get("clustering")).clusters
-            )
-        return pd.read_parquet(path)
+    def _table(self, name: str) -> pd.DataFrame:
+        self.require(f"{name}.parquet")
+        return pd.read_parquet(self.artifact_path(name))
+
+    def _engine_table(self, name: str) -> ir.Table:
+        self.require(f"{name}.parquet")
+        return self.engine.read_parquet(self.artifact_path(name))
+
+    def orders(self) -> ir.Table:
+        """Stage 01's orders as an engine table (scanned by the engine, not loaded into pandas)."""
+        return self._engine_table("orders")
 
     def earlier_orders(self) -> ir.Table:
         """Stage 01's orders before the window (customer_id, order_date, amount), for the models."""
-        self.orders()  # computes stage 01 first when the notebook runs stand-alone
-        return self.engine.read_parquet(self.artifact_path("earlier_orders"))
+        return self._engine_table("earlier_orders")
 
     def data_quality(self) -> pd.DataFrame:
         """Stage 01's data-quality table (what each cleaning rule removed, netted or flagged)."""
-        self.orders()  # computes stage 01 first when the notebook runs stand-alone
-        return pd.read_parquet(self.artifact_path("data_quality"))
+        return self._table("data_quality")
 
     def history(self) -> pd.DataFrame:
         """Stage 01's customer history (first order in the file, orders in the previous window)."""
-        self.orders()  # computes stage 01 first when the notebook runs stand-alone
-        return pd.read_parquet(self.artifact_path("customer_history"))
+        return self._table("customer_history")
+
+    def customers(self) -> pd.DataFrame:
+        """Stage 02's customer table (RFM values, scores, cells and segments)."""
+        return self._table("customers")
+
+    def clusters(self) -> pd.DataFrame:
+        """Stage 03's clusters."""
+        return self._table("clusters")
+
+    def value_matrix(self) -> pd.DataFrame:
+        """Stage 04's quadrants."""
+        return self._table("value_matrix")
 
     def period_tables(self) -> comparison.PeriodTables:
         """This period's customers, history and orders, as the period comparison holds them."""
-        earlier = (
-            pd.read_parquet(self.artifact_path("earlier_orders"))
-            if self.artifact_path("earlier_orders").is_file()
-            else None
-        )
-        return comparison.PeriodTables(self.period, self.customers(), self.history(), self.orders(), earlier)
-
-    def value_matrix(self) -> pd.DataFrame:
-        """Stage 04's quadrants; computed here first when the notebook runs stand-alone."""
-        path = self.artifact_path("value_matrix")
-        if not path.is_file():
-            matrix = value_matrix.matrix_from_params(self.params.get("value_matrix"))
-            placed = matrix.fit_transform(rfm.scored_only(self.customers()))
-            self.write_artifact("value_matrix", placed[list(value_matrix.ARTIFACT_COLUMNS)])
-        return pd.read_parquet(path)
+        self.require(*stages.PERIOD_TABLES)
+        return comparison.read_period(self.period, self.run_dir)
 
     def future_value(self) -> clv.FutureValue:
-        """Stage 05's fitted lifetime-value model and values; computed here first when the notebook
-        runs stand-alone."""
-        path = self.run_dir / "clv_model.joblib"
-        if not path.is_file():
-            period = self.period
-            result = clv.future_value(
-                self.orders(),
-                period.window_start,
-                period.as_of,
-                self.params.get("clv"),
-                self.earlier_orders(),
-            )
-            self.write_model("clv_model", result)
-        return joblib.load(path)
+        """Stage 05's fitted lifetime-value model and values."""
+        self.require("clv_model.joblib")
+        return joblib.load(self.run_dir / "clv_model.joblib")
 
     def future_values(self) -> pd.DataFrame:
         """Stage 05's ``future_value.parquet``: customer_id and clv.VALUE_COLUMNS per customer the
-        model sees; computed here first when the notebook runs stand-alone."""
-        path = self.artifact_path("future_value")
-        if not path.is_file():
-            self.write_artifact("future_value", self.future_value().values)
-        return pd.read_parquet(path)
+        model sees."""
+        return self._table("future_value")
 
     def segment_values(self) -> pd.DataFrame:
         """Stage 05's ``segment_value.parquet``: per segment, expected purchases and CLV with their
-        80% intervals (outlook.SEGMENT_VALUE_COLUMNS); computed here first when run stand-alone."""
-        path = self.artifact_path("segment_value")
-        if not path.is_file():
-            scored = rfm.scored_only(outlook.with_values(self.customers(), self.future_values()))
-            table = outlook.segment_value_intervals(self.future_value(), scored, self.params.get("clv"))
-            self.write_artifact("segment_value", table)
-        return pd.read_parquet(path)
+        80% intervals (outlook.SEGMENT_VALUE_COLUMNS)."""
+        return self._table("segment_value")
 
     def churn_risk(self) -> tuple[risk.ChurnRule, pd.DataFrame]:
-        """Stage 05's churn rule and ``churn_risk.parquet`` (the run's one churn-risk definition);
-        computed here first when the notebook runs stand-alone."""
-        path, rule_path = self.artifact_path("churn_risk"), self.run_dir / "churn_rule.json"
-        if not (path.is_file() and rule_path.is_file()):
-            future, settings = self.future_value(), self.params.get("churn_risk")
-            rule = risk.decide(future, settings, self.params.get("clv"))
-            table = risk.score_customers(
-                rfm.scored_only(self.customers()), future, rule, settings, self.params.get("clv.time_unit")
-            )
-            self.write_json("churn_rule", rule.record())
-            self.write_artifact("churn_risk", table)
-        record = json.loads(rule_path.read_text(encoding="utf-8"))
-        return risk.ChurnRule.from_record(record), pd.read_parquet(path)
+        """Stage 05's churn rule and ``churn_risk.parquet`` (the run's one churn-risk definition)."""
+        self.require("churn_rule.json")
+        record = json.loads((self.run_dir / "churn_rule.json").read_text(encoding="utf-8"))
+        return risk.ChurnRule.from_record(record), self._table("churn_risk")
 
     def customer_360_result(self) -> customer360.Customer360Result:
         """Stage 06's tables computed from the earlier stages (what notebook 06 shows and saves)."""
@@ -233,31 +202,27 @@ class RunContext:
         """The first declared period's tables when the comparison scores every period on its scale
         (``comparison.reference: first``) and it is neither this period nor the previous one;
         else None (the comparison then needs no third period)."""
-        first, before = self.params.periods[0], previous_period(self.params.periods, self.period)
-        if self.params.get("comparison.reference") != "first" or before is None:
-            return None
-        if first.name in (self.period.name, before.name):
-            return None
-        return self.other_period(first).period_tables()
+        before = previous_period(self.params.periods, self.period)
+        first = (
+            None
+            if before is None
+            else comparison.reference_period(self.params, [self.period.name, before.name])
+        )
+        return None if first is None else self.other_period(first).period_tables()
 
     def other_period(self, period: Period) -> RunContext:
         """The run of another period of this client, whose artifacts a stage of this one reads:
         the runner hard-links them into ``periods/<name>/`` of this run (stages.OTHER_PERIODS) once
         that period's stages are done; a notebook run stand-alone uses that period's scratch folder,
-        where its stages are computed on first use like this period's."""
+        where the stages writing what is read are executed on first use (:meth:`require`)."""
         linked = self.run_dir / stages.OTHER_PERIODS / period.name
         folder = linked if linked.is_dir() else scratch_folder(self.params, period)
         folder.mkdir(parents=True, exist_ok=True)
-        return RunContext(params=self.params, period=period, run_dir=folder)
+        return RunContext(params=self.params, period=period, run_dir=folder, overrides=self.overrides)
 
     def customer_360(self) -> pd.DataFrame:
-        """Stage 06's unified customer table, tiers in order; computed here first when run stand-alone."""
-        path = self.artifact_path("customer_360")
-        if not path.is_file():
-            result = self.customer_360_result()
-            self.write_artifact("source_quality", result.sources.quality)
-            self.write_artifact("customer_360", result.table)
-        table = pd.read_parquet(path)
+        """Stage 06's unified customer table, tiers in order."""
+        table = self._table("customer_360")
         return table.assign(tier=ranking.ordered_tiers(table["tier"], self.params.get("ranking.tiers")))
 
     def write_model(self, name: str, model: object) -> Path:
@@ -300,7 +265,27 @@ def open_run(client_params: str, period: str, run_dir: str = "", overrides: Sequ
     chosen = params.period(period)
     folder = paths.resolve(run_dir) if run_dir else scratch_folder(params, chosen)
     folder.mkdir(parents=True, exist_ok=True)
-    return RunContext(params=params, period=chosen, run_dir=folder)
+    return RunContext(params=params, period=chosen, run_dir=folder, overrides=tuple(overrides))
+
+
+def compared_tables(
+    params: RunParams, periods: Sequence[Period], published: Path | None, overrides: Sequence[str] = ()
+) -> tuple[list[comparison.PeriodTables], comparison.PeriodTables | None]:
+    """The tables of the compared ``periods`` and the reference period's (comparison.reference_period;
+    None when it is not needed or among ``periods``). Each comes from its run in the ``published``
+    client folder when that run holds them, else from its stand-alone run (:meth:`RunContext.require`
+    executes its stages 01-02 there on first use)."""
+
+    def tables(period: Period) -> comparison.PeriodTables:
+        folder = published / period.name if published is not None else None
+        if folder is not None and all((folder / name).is_file() for name in comparison.PUBLISHED):
+            return comparison.read_period(period, folder)
+        folder = scratch_folder(params, period)
+        folder.mkdir(parents=True, exist_ok=True)
+        return RunContext(params, period, folder, tuple(overrides)).period_tables()
+
+    reference = comparison.reference_period(params, [period.name for period in periods])
+    return [tables(period) for period in periods], None if reference is None else tables(reference)
 
 
 def scratch_folder(params: RunParams, period: Period) -> Path:

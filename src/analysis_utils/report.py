@@ -195,18 +195,18 @@ def inert_markdown(text: str) -> str:
     return UNSAFE_URL.sub("javascript&#58;", text.replace("<", "&lt;"))
 
 
-class InertOutputs(Preprocessor):
-    """Both versions: no value from a client file or parameters becomes live markup or script
-    (:func:`inert_html`, :func:`inert_markdown`), whatever the notebook displayed."""
-
-    def preprocess_cell(self, cell, resources, index):
+def make_inert(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """``notebook`` (changed in place) with no value from a client file or parameters left to become
+    live markup or script (:func:`inert_html`, :func:`inert_markdown`), whatever it displayed. Every
+    page goes through it before either audience's exporter."""
+    for cell in notebook.cells:
         for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
             data = output.get("data", {})
             if "text/html" in data:
                 data["text/html"] = inert_html("".join(data["text/html"]))
             if "text/markdown" in data:
                 data["text/markdown"] = inert_markdown("".join(data["text/markdown"]))
-        return cell, resources
+    return notebook
 
 
 class DropStderr(Preprocessor):
@@ -233,7 +233,6 @@ def _exporter(audience: str) -> HTMLExporter:
         config=config, extra_loaders=[DictLoader({template_file: template})], template_file=template_file
     )
     exporter.register_filter("with_alt", with_alt)
-    exporter.register_preprocessor(InertOutputs(), enabled=True)
     if audience == "client":
         exporter.register_preprocessor(TagRemovePreprocessor(config=config), enabled=True)
         exporter.register_preprocessor(DropStderr(), enabled=True)
@@ -241,12 +240,20 @@ def _exporter(audience: str) -> HTMLExporter:
 
 
 def render_notebook(notebook_path: Path, audience: str, branding: Branding | None = None) -> str:
-    """HTML of an executed notebook for ``audience`` ("client" or "analyst").
+    """HTML of an executed notebook for ``audience`` ("client" or "analyst"), its outputs made
+    inert (:func:`make_inert`).
 
     The client's version opens with the branding header (:func:`brand_header`): ``branding``, else
     what the run's ``params.yaml`` beside the notebook says (:func:`run_branding`), else none.
     """
-    notebook = nbformat.read(notebook_path, as_version=4)
+    notebook = make_inert(nbformat.read(notebook_path, as_version=4))
+    return _page(notebook, notebook_path, audience, branding)
+
+
+def _page(
+    notebook: nbformat.NotebookNode, notebook_path: Path, audience: str, branding: Branding | None
+) -> str:
+    """HTML of an inert ``notebook`` read from ``notebook_path`` (the exporter works on a copy)."""
     title = notebook_path.stem.replace("_", " ")
     body, _ = _exporter(audience).from_notebook_node(notebook, resources={"metadata": {"name": title}})
     styles = REPORT_CSS + (CLIENT_CSS if audience == "client" else "")
@@ -369,12 +376,14 @@ def _with_header(body: str, header: str) -> str:
 
 
 def render_stage(run_dir: Path, notebook: str) -> list[Path]:
-    """Write ``<stage>.client.html`` and ``<stage>.analyst.html`` of the executed ``notebook`` of a run."""
+    """Write ``<stage>.client.html`` and ``<stage>.analyst.html`` of the executed ``notebook`` of a
+    run (read and made inert once for both)."""
     notebook_path = run_dir / notebook
+    inert = make_inert(nbformat.read(notebook_path, as_version=4))
     written = []
     for audience in AUDIENCES:
         target = run_dir / f"{notebook_path.stem}.{audience}.html"
-        target.write_text(render_notebook(notebook_path, audience), encoding="utf-8")
+        target.write_text(_page(inert, notebook_path, audience, None), encoding="utf-8")
         written.append(target)
     return written
 

@@ -524,10 +524,11 @@ def assess(
 ) -> tuple[ChurnRule, pd.DataFrame, clv.FutureValue]:
     """Stage 05's model, the churn rule it supports and the ``churn_risk.parquet`` table of one
     period, from its orders (Ibis, Arrow or pandas table), its stage 02 customers and the orders
-    before its window (``earlier``, Arrow or pandas: the model's earlier history; None: none)."""
+    before its window (``earlier``, the same kinds: the model's earlier history; None: none).
+    Notebook 05 computes its stage with it."""
     clv_settings, settings = params.get("clv"), params.get("churn_risk")
     table = orders if isinstance(orders, ir.Table) else ibis.memtable(orders)
-    history = None if earlier is None else ibis.memtable(earlier)
+    history = earlier if earlier is None or isinstance(earlier, ir.Table) else ibis.memtable(earlier)
     future = clv.future_value(table, period.window_start, period.as_of, clv_settings, history)
     rule = decide(future, settings, clv_settings)
     scored = score_customers(rfm.scored_only(customers), future, rule, settings, clv_settings["time_unit"])

@@ -15,8 +15,6 @@ import fcntl
 import multiprocessing
 import os
 import shutil
-import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -25,50 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import papermill as pm
 import yaml
-from jupyter_client.manager import AsyncKernelManager
-from traitlets import default
 
-from analysis_utils import exports, kernels, manifest, paths, pdf, privacy, report, stages
+from analysis_utils import execution, exports, manifest, paths, pdf, privacy, report, stages
 from analysis_utils.config import RunParams, dump_params, load_params
-from analysis_utils.errors import ConfigError, CrmError, StageError, write_error
+from analysis_utils.errors import ConfigError, CrmError, write_error
 
 STAGE_NOTEBOOKS = tuple(stage.notebook for stage in stages.of_kind(stages.PERIOD))
 (COMPARISON_NOTEBOOK,) = (stage.notebook for stage in stages.of_kind(stages.COMPARISON))
 COMPARISON = stages.COMPARISON  # the job's "period" and its folder name
-KERNEL_PORT_CLASH = "Address already in use"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 PARTIAL_MARK = ".partial-"  # staging folders: .<period>.partial-<id>
 PID_FILE = ".pid"  # in a staging folder: the id of the process building it
 LOCK_FILE = ".lock"  # in a client folder: held while a run is published or the client index written
 STAGING_GRACE_SECONDS = 600.0  # a staging folder without pid file younger than this may be starting
-
-
-class IPCKernelManager(AsyncKernelManager):
-    """Kernels talk over local IPC sockets instead of TCP ports, and keep their process quiet.
-
-    Parallel runs then cannot pick the same port (papermill issue 511). What a cell prints
-    reaches the notebook over the kernel protocol; the kernel process's own stdout and stderr
-    (start-up and shutdown chatter of the kernel and of native libraries) would only clutter
-    the command line, so they are discarded.
-    """
-
-    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
-        kw.setdefault("stdout", subprocess.DEVNULL)
-        kw.setdefault("stderr", subprocess.DEVNULL)
-        await super()._async_launch_kernel(kernel_cmd, **kw)
-
-    _launch_kernel = _async_launch_kernel
-
-    @default("transport")
-    def _default_transport(self) -> str:
-        return "ipc"
-
-    @default("ip")
-    def _default_ip(self) -> str:
-        """A socket-file prefix of its own: the shared default would let two kernels collide."""
-        return str(Path(tempfile.gettempdir()) / f"crm-workbook-kernel-{uuid.uuid4().hex}")
 
 
 @dataclass(frozen=True)
@@ -614,39 +582,15 @@ def _alive(staging: Path, grace_seconds: float) -> bool:
 
 
 def _execute(job: Job, notebook: str, staging: Path) -> float:
-    """Run one notebook with papermill (retrying once on a kernel port clash); seconds taken."""
-    started = time.perf_counter()
+    """Run one notebook of ``job`` into its staging folder (execution.execute_notebook); seconds taken."""
     parameters = {"client_params": job.client_file, "run_dir": str(staging), "overrides": list(job.overrides)}
     if job.period == COMPARISON:
         parameters["reports_dir"] = str(Path(job.out_dir) / job.client)
     else:
         parameters["period"] = job.period
-    source = paths.NOTEBOOKS_DIR / notebook
-    unknown = set(parameters) - set(pm.inspect_notebook(str(source)))
-    if unknown:  # papermill would only warn, and the notebook would run on its defaults
-        raise StageError(f"{notebook}: parameters cell does not declare {', '.join(sorted(unknown))}")
-    for attempt in (1, 2):
-        try:
-            with kernels.kernel_for(job.kernel, IPCKernelManager, warm=job.warm_kernels) as kernel:
-                pm.execute_notebook(
-                    str(source),
-                    str(staging / notebook),
-                    parameters=parameters,
-                    kernel_name=job.kernel,
-                    execution_timeout=job.timeout,
-                    progress_bar=False,
-                    log_output=False,
-                    kernel_manager_class=IPCKernelManager,
-                    **kernel,  # this worker's warm kernel, or none: papermill starts a fresh one
-                )
-            break
-        except pm.PapermillExecutionError as err:
-            evalue = " ".join(str(err.evalue).split())
-            raise StageError(f"{notebook} cell {err.exec_count} failed with {err.ename}: {evalue}") from None
-        except RuntimeError as err:  # kernel start-up failures, should a TCP kernel be configured
-            if KERNEL_PORT_CLASH not in str(err) or attempt == 2:
-                raise
-    return round(time.perf_counter() - started, 3)
+    return execution.execute_notebook(
+        notebook, staging / notebook, parameters, job.kernel, job.timeout, warm=job.warm_kernels
+    )
 
 
 def _describe_failure(err: Exception, staging: Path) -> str:

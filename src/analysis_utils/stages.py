@@ -43,6 +43,9 @@ OTHER_PERIODS = "periods"
 """Folder of a period run holding, per other period (``periods/<name>/``), the artifacts of that
 period's run its stages read (hard links made by the runner when the other period's stage is done)."""
 PACKAGE = Path(__file__).parent  # analysis_utils: whose modules a stage's key covers
+EXECUTING = frozenset({"execution"})
+"""Modules that execute stage notebooks (a stand-alone notebook reaches them through
+context.RunContext.require): how a stage runs, not what it computes, so outside every stage key."""
 
 
 @dataclass(frozen=True)
@@ -397,11 +400,11 @@ def _collect_files(where: str, value: Any, found: dict[str, Any]) -> None:
 
 def _imported_closure(source: str) -> set[str]:
     """The package's modules that Python ``source`` imports, and those they import, and so on
-    (``__init__`` always: importing any module runs it)."""
+    (``__init__`` always: importing any module runs it), except :data:`EXECUTING`."""
     seen, todo = {"__init__"}, list(_package_imports(source))
     while todo:
         module = todo.pop()
-        if module not in seen:
+        if module not in seen and module not in EXECUTING:
             seen.add(module)
             todo += _package_imports((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
     return seen

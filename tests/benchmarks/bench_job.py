@@ -37,7 +37,7 @@ fresh processes, alone and two at once (as two ``--jobs 2`` workers run; native 
 capped to one thread each, as the runner does):
 
 - kernel start/stop: papermill executing a one-cell (``pass``) notebook with the project kernel
-  (``run.kernel``) through ``runner.IPCKernelManager``, as the runner calls it; median of
+  (``run.kernel``) through ``execution.IPCKernelManager``, as the runner calls it; median of
   ``--repeat`` calls after a first call in the same process; shutdown timed inside the manager;
 - imports: the notebook's own import statements (parsed from its code cells) executed in a
   fresh kernel and timed inside it, plus loading Ibis' DuckDB backend (the first
@@ -45,7 +45,7 @@ capped to one thread each, as the runner does):
 - work: the notebook's manifest seconds minus both (its own cells: reading, computing,
   plotting, writing). A difference of separately measured figures: for a notebook with little
   work it can come out slightly negative;
-- a warm kernel (``kernels.WarmKernel`` through ``runner.IPCKernelManager``): its start with the
+- a warm kernel (``kernels.WarmKernel`` through ``execution.IPCKernelManager``): its start with the
   warm-up imports (once per worker, and after a failed notebook), and the restoring of its state
   before each later notebook; papermill's and nbformat's import in a fresh interpreter, with and
   without the block of ``rfc3987_syntax`` that importing ``analysis_utils`` sets.
@@ -354,11 +354,11 @@ def child_fixed(kernel: str, repeat: int, notebook_names: list[str]) -> dict:
     import papermill as pm
     from nbformat.v4 import new_code_cell, new_notebook
 
-    from analysis_utils import kernels, runner
+    from analysis_utils import execution, kernels
 
     shutdowns: list[float] = []
 
-    class TimedKernelManager(runner.IPCKernelManager):
+    class TimedKernelManager(execution.IPCKernelManager):
         async def shutdown_kernel(self, *args, **kwargs):
             started = time.perf_counter()
             await super().shutdown_kernel(*args, **kwargs)
@@ -415,7 +415,7 @@ def child_fixed(kernel: str, repeat: int, notebook_names: list[str]) -> dict:
     shutil.rmtree(folder, ignore_errors=True)
     warm_start, warm_restore = [], []
     for _ in range(repeat):
-        warm = kernels.WarmKernel(kernel, runner.IPCKernelManager)
+        warm = kernels.WarmKernel(kernel, execution.IPCKernelManager)
         started = time.perf_counter()
         warm.manager()  # start, warm-up imports
         warm_start.append(time.perf_counter() - started)

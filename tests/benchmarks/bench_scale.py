@@ -121,11 +121,15 @@ def client_file(folder: Path, backend: str, memory_limit: str, out: Path) -> Pat
 
 def measure(client: str, run_dir: str) -> dict:
     """In the child: stages 01 and 02 as a run does them; seconds and counts."""
-    from analysis_utils import context, rfm_stage
+    from analysis_utils import context, prep, rfm_stage
 
     run = context.open_run(client, "all", run_dir)
     started = time.perf_counter()
-    orders = run.orders()  # stage 01 (prep.prepare, three artifacts written), then orders read back
+    prepared = prep.prepare(run.params, run.period)  # stage 01 as notebook 01 computes it
+    written = {"data_quality": prepared.quality, "customer_history": prepared.history}
+    for name, table in {**written, "earlier_orders": prepared.earlier, "orders": prepared.orders}.items():
+        run.write_artifact(name, table)
+    orders = run.orders()  # read back, as notebook 02 reads it
     stage_01 = time.perf_counter() - started
     result = rfm_stage.run_rfm(orders, run.period.as_of, run.period.window_days, run.params.get("rfm"))
     total = time.perf_counter() - started
