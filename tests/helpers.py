@@ -74,10 +74,12 @@ SPARK_OVERRIDES = (
 TEST_SALT = "test-suite-salt"  # the pseudonym salt a consultant would export; tests of its absence unset it
 
 
-def run_cli(*args: str, cwd: Path | None = None, salt: str | None = TEST_SALT) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path | None = None, salt: str | None = TEST_SALT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run ``python -m analysis_utils`` as a user would (with ``CRM_WORKBOOK_SALT`` set to ``salt``,
-    unset when None); returns the completed process."""
-    env = {k: v for k, v in os.environ.items() if k != SALT_VARIABLE}
+    unset when None, and the variables of ``env`` added); returns the completed process."""
+    env = {k: v for k, v in os.environ.items() if k != SALT_VARIABLE} | (env or {})
     if salt is not None:
         env[SALT_VARIABLE] = salt
     return subprocess.run(

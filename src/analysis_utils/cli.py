@@ -133,20 +133,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from analysis_utils import engine, io, privacy, runner, sources
+    from analysis_utils import privacy, runner
     from analysis_utils.config import load_params
 
     params = load_params(args.client, args.overrides)
-    jobs = runner.plan(params, args.period, args.out.resolve(), args.overrides, args.force)
+    jobs = runner.preflight(params, args.period, args.out.resolve(), args.overrides, args.force)
     _warn_weak_salt(privacy.salt_from(params.values))
-    runner.check_writable(args.out.resolve())
-    if params.get("report.pdf"):  # report.pdf: say now, not after the notebooks, that no browser can print
-        from analysis_utils import pdf
-
-        pdf.find_browser()
-    con = engine.connect(params.get("engine"))
-    io.read_transactions(params, con)  # file present, readable, every mapped column there
-    sources.check_sources(params, con)  # and so is every optional source
     if args.quiet:
         jobs = [runner.Job(**{**job.__dict__, "show_progress": False}) for job in jobs]
     outcomes = runner.run_jobs(jobs, max(1, args.jobs))

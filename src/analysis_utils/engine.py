@@ -32,11 +32,15 @@ warnings.filterwarnings("ignore", message=".*fetch_arrow_table.*", category=Depr
 SPARK_MASTER_VARIABLE = "CRM_WORKBOOK_SPARK_MASTER"
 """Environment variable naming the Spark master when ``engine.spark.master`` is empty."""
 
+SPARK_LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")
+"""The driver's log configuration: errors only (Spark's JVM would otherwise print its start-up
+warnings and progress bars between the run's progress lines)."""
 SPARK_SETTINGS = {
     # Order dates carry no time zone: Spark must neither shift them on reading nor on returning
     # them to Python, whatever the time zone of the machine or of the cluster.
     "spark.sql.session.timeZone": "UTC",
-    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.driver.extraJavaOptions": f'-Duser.timezone=UTC "-Dlog4j2.configurationFile={SPARK_LOG_CONFIG}"',
+    "spark.ui.showConsoleProgress": "false",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     # NULL, not an error, for text that is no date or number (as DuckDB's TRY_STRPTIME and
     # TRY_CAST give): the rules count such lines instead of stopping at the first one.

@@ -25,7 +25,19 @@ from typing import Any
 
 import yaml
 
-from analysis_utils import execution, exports, manifest, paths, pdf, privacy, report, stages
+from analysis_utils import (
+    engine,
+    execution,
+    exports,
+    io,
+    manifest,
+    paths,
+    pdf,
+    privacy,
+    report,
+    sources,
+    stages,
+)
 from analysis_utils.config import RunParams, dump_params, load_params
 from analysis_utils.errors import ConfigError, CrmError, write_error
 
@@ -107,6 +119,34 @@ def plan(
         )
         for name in names
     ]
+
+
+def preflight(
+    params: RunParams,
+    period_names: Sequence[str],
+    out_dir: Path,
+    overrides: Sequence[str],
+    force: bool = False,
+) -> list[Job]:
+    """The jobs of a run (:func:`plan`), once everything a run can check before its first notebook holds.
+
+    Checks, in order, each failure a CrmError naming what is wrong: the periods and the run folders'
+    names (:func:`plan`), the pseudonym salt, ``out_dir`` writable, a browser when ``report.pdf`` asks
+    for a PDF, the data file and every optional source readable with every mapped column. The
+    connection opened for the last two is closed again, so that on Spark the command does not hold
+    an application (and its executors' cores) while the kernels run the stages.
+    """
+    jobs = plan(params, period_names, out_dir, overrides, force)
+    check_writable(out_dir)
+    if params.get("report.pdf"):  # say now, not after the notebooks, that no browser can print
+        pdf.find_browser()
+    con = engine.connect(params.get("engine"))
+    try:
+        io.read_transactions(params, con)  # file present, readable, every mapped column there
+        sources.check_sources(params, con)  # and so is every optional source
+    finally:
+        con.disconnect()
+    return jobs
 
 
 def check_target(out_dir: Path, client: str, period: str) -> Path:
