@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, optimize
 
-from analysis_utils import clv, clv_value, config, paths
+from analysis_utils import clv, clv_holdout, clv_stage, clv_value, config, paths
 from analysis_utils import clv_models as models
 from analysis_utils.errors import ConfigError
 
@@ -262,17 +262,19 @@ def test_unknown_time_unit_is_a_parameter_error():
 def test_holdout_customers_count_what_happened_after_the_split():
     start, split, end = datetime(2024, 1, 1), datetime(2024, 1, 10), datetime(2024, 1, 29)
     occasions = clv.purchase_occasions(_orders(HAND_ORDERS), start, end)
-    customers = clv.holdout_customers(occasions, split, end, "days").set_index("customer_id")
+    customers = clv_holdout.holdout_customers(occasions, split, end, "days").set_index("customer_id")
     assert customers["actual"].to_dict() == {"A": 1}  # A bought on the 22nd; B and C arrived after the split
     assert customers.loc["A", "holdout_last"] == 21  # 22 January, 21 days after A's first purchase
-    tracking = clv.tracking(occasions, customers.reset_index(), np.zeros_like, start, split, end, 1.0)
+    tracking = clv_holdout.tracking(occasions, customers.reset_index(), np.zeros_like, start, split, end, 1.0)
     assert tracking["actual"].iloc[-1] == 2  # A's repeats on the 8th and the 22nd
     assert tracking["holdout"].sum() == 19
 
 
 def test_the_stage_checks_every_model_and_uses_the_chosen_ones_check():
     start, split, end = datetime(2024, 1, 1), datetime(2024, 1, 10), datetime(2024, 1, 29)
-    result = clv.future_value(_orders(HAND_ORDERS), start, end, SETTINGS | {"calibration_end": "2024-01-10"})
+    result = clv_stage.future_value(
+        _orders(HAND_ORDERS), start, end, SETTINGS | {"calibration_end": "2024-01-10"}
+    )
     assert set(result.choice.checks) == {"bgnbd", "mbgnbd", "paretonbd"}
     assert result.holdout is result.choice.checks[result.model]
     assert result.holdout.holdout_length == 19 / 7 and result.holdout.calibration_end == split
@@ -281,12 +283,12 @@ def test_the_stage_checks_every_model_and_uses_the_chosen_ones_check():
 
 def test_calibration_end_defaults_to_the_middle_of_the_window_and_is_checked():
     start, end = datetime(2024, 1, 1), datetime(2025, 1, 1)
-    assert clv.calibration_end(SETTINGS, start, end, start) == datetime(2024, 7, 2)
-    assert clv.calibration_end(SETTINGS | {"calibration_end": "2024-10-01"}, start, end, start) == datetime(
-        2024, 10, 1
-    )
+    assert clv_stage.calibration_end(SETTINGS, start, end, start) == datetime(2024, 7, 2)
+    assert clv_stage.calibration_end(
+        SETTINGS | {"calibration_end": "2024-10-01"}, start, end, start
+    ) == datetime(2024, 10, 1)
     with pytest.raises(ConfigError, match="clv.calibration_end 2025-02-01"):
-        clv.calibration_end(SETTINGS | {"calibration_end": "2025-02-01"}, start, end, start)
+        clv_stage.calibration_end(SETTINGS | {"calibration_end": "2025-02-01"}, start, end, start)
 
 
 # ---------------------------------------------------------------------------- trust and risk
@@ -294,7 +296,7 @@ def test_calibration_end_defaults_to_the_middle_of_the_window_and_is_checked():
 
 def test_the_model_is_not_trusted_with_too_few_repeat_buyers():
     start, end = datetime(2024, 1, 1), datetime(2024, 1, 29)
-    result = clv.future_value(_orders(HAND_ORDERS), start, end, SETTINGS)
+    result = clv_stage.future_value(_orders(HAND_ORDERS), start, end, SETTINGS)
     assert not result.trusted
     assert "only 1 customers bought more than once" in result.reason
     assert result.model_record()["repeat_buyers"] == 1
@@ -309,7 +311,7 @@ def test_value_at_risk_is_the_value_of_high_risk_customers_of_valuable_segments(
             "clv_if_active": [100.0, 50.0, 20.0, 100.0],
         }
     )
-    risky = clv.value_at_risk(customers, ["Champions", "At Risk"])
+    risky = clv_stage.value_at_risk(customers, ["Champions", "At Risk"])
     assert list(risky["customer_id"]) == ["1", "2"]  # 3 is not a valuable segment, 4 is at low risk
     np.testing.assert_allclose(risky["value_at_risk"], [100.0, 50.0])
 
@@ -357,8 +359,8 @@ def test_with_earlier_history_the_clock_starts_at_the_first_purchase_in_the_expo
     )
     start, end = datetime(2024, 2, 1), datetime(2024, 2, 29)
     settings = SETTINGS | {"min_repeat_buyers": 1}
-    windowed = clv.future_value(_orders(window), start, end, settings)
-    whole = clv.future_value(_orders(window), start, end, settings, earlier)
+    windowed = clv_stage.future_value(_orders(window), start, end, settings)
+    whole = clv_stage.future_value(_orders(window), start, end, settings, earlier)
     a_window = windowed.summary.set_index("customer_id").loc["a"]
     a_whole = whole.summary.set_index("customer_id").loc["a"]
     assert (a_window["x"], a_window["T"]) == (1, 4.0)  # 2024-02-01 .. 2024-02-29: 28 days

@@ -18,7 +18,7 @@ HOLDOUT = 26.0
 
 
 def calibration_customers(simulated: pd.DataFrame) -> pd.DataFrame:
-    """A simulator's output as clv.holdout_customers gives it: times in weeks of whole days."""
+    """A simulator's output as clv_holdout.holdout_customers gives it: times in weeks of whole days."""
     days = np.floor(simulated[["t_x", "T", "holdout_last"]] * 7) / 7
     return days.assign(
         customer_id=np.arange(len(simulated)).astype(str),

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis_utils import clv, clv_value, config, outlook, paths
+from analysis_utils import clv, clv_stage, clv_value, config, outlook, paths
 from analysis_utils import clv_models as models
 
 CDNOW_LIKE = clv.BGNBDParams(r=0.243, alpha=4.414, a=0.793, b=2.426)  # published CDNOW fit, weeks
@@ -65,7 +65,7 @@ def test_a_customer_whose_own_mean_value_is_not_positive_is_valued_at_zero():
 
 
 def test_the_stage_on_margin_excludes_negative_margins_from_the_spend_fit_and_values_them_at_zero():
-    result = clv.future_value(_costed(), START, END, SETTINGS | {"calibration_end": "2024-01-16"})
+    result = clv_stage.future_value(_costed(), START, END, SETTINGS | {"calibration_end": "2024-01-16"})
     assert result.basis == "margin" and result.gamma_gamma.n_customers == 1  # A only: B's mean is -10
     values = result.values.set_index("customer_id")
     assert values.loc["B", "expected_spend"] == 0.0 and values.loc["B", "clv"] == 0.0

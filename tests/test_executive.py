@@ -271,10 +271,10 @@ def test_headline_sentences_add_margin_and_discount_when_the_export_has_them(par
 
 def test_previous_window_coverage_warns_when_the_export_starts_inside_it(params_for):
     # PERIOD: [2024-02-01, 2024-03-01), 29 days; the window before: [2024-01-03, 2024-02-01).
-    assert executive.previous_window_coverage(HISTORY, PERIOD) == 1.0  # data from 2023-12-01
+    assert kpi.previous_window_coverage(HISTORY, PERIOD) == 1.0  # data from 2023-12-01
     late = HISTORY.assign(first_order_date=HISTORY["first_order_date"].clip(lower=pd.Timestamp("2024-01-18")))
-    assert executive.previous_window_coverage(late, PERIOD) == pytest.approx(14 / 29)  # 2024-01-18 on
-    assert executive.previous_window_coverage(HISTORY, Period("all", as_of=dt.datetime(2024, 3, 1))) == 0.0
+    assert kpi.previous_window_coverage(late, PERIOD) == pytest.approx(14 / 29)  # 2024-01-18 on
+    assert kpi.previous_window_coverage(HISTORY, Period("all", as_of=dt.datetime(2024, 3, 1))) == 0.0
     text = executive.headline_sentences(figures(CUSTOMERS, late, params_for()), None, "GBP", 0.2)
     assert "The export covers only 48% of that window, so read the churn rate with care" in text
     assert "read the churn rate" not in executive.headline_sentences(

@@ -15,7 +15,7 @@ import pytest
 
 from analysis_utils import (
     clustering,
-    clv,
+    clv_stage,
     comparison,
     config,
     ground_truth,
@@ -92,7 +92,7 @@ def future_by_period():
         prepared = prep.prepare(params, period)  # the models see the history before the window
         orders, earlier = ibis.memtable(prepared.orders), ibis.memtable(prepared.earlier)
         settings = params.get("clv")
-        results[name] = clv.future_value(orders, period.window_start, period.as_of, settings, earlier)
+        results[name] = clv_stage.future_value(orders, period.window_start, period.as_of, settings, earlier)
     return results, ground_truth.planted_types(params.data_path)
 
 

@@ -15,7 +15,7 @@ import ibis
 import pandas as pd
 import pytest
 
-from analysis_utils import clv, overview, paths, prep, rfm_stage, risk
+from analysis_utils import clv_stage, overview, paths, prep, rfm_stage, risk
 from analysis_utils.config import load_params
 
 pytestmark = pytest.mark.real_data
@@ -119,7 +119,7 @@ def test_the_lifetime_value_model_earns_trust_on_the_whole_log(default_rules):
     params = load_params(CLIENT, [f"data.path={DATA}", WHOLE_LOG])
     period = params.period("all")
     orders = ibis.memtable(default_rules.orders)
-    result = clv.future_value(orders, period.window_start, period.as_of, params.get("clv"))
+    result = clv_stage.future_value(orders, period.window_start, period.as_of, params.get("clv"))
     assert result.trusted, result.reason
     assert result.gamma_gamma.n_customers == 2782
     assert -0.2 < result.holdout.relative_error < -0.05

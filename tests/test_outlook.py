@@ -7,7 +7,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from analysis_utils import clv, outlook, privacy
+from analysis_utils import clv_holdout, outlook, privacy
 
 VALUABLE = ["Champions", "At Risk"]
 CUSTOMERS = pd.DataFrame(
@@ -59,7 +59,7 @@ def test_value_by_segment_sums_clv():
 
 
 def test_holdout_and_spend_sentences():
-    check = clv.HoldoutCheck(
+    check = clv_holdout.HoldoutCheck(
         calibration_end=datetime(2024, 7, 1),
         holdout_length=26.0,
         fit=None,

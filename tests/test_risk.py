@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis_utils import clv, config, paths, risk
+from analysis_utils import clv, clv_stage, config, paths, risk
 
 DEFAULTS = config.load_yaml(paths.DEFAULTS_FILE)
 CLV_SETTINGS = DEFAULTS["clv"]
@@ -189,8 +189,8 @@ def simulated_orders(
     return table, outcome
 
 
-def rule_on(orders: pd.DataFrame) -> tuple[clv.FutureValue, risk.ChurnRule]:
-    future = clv.future_value(ibis.memtable(orders), START, END, CLV_SETTINGS)
+def rule_on(orders: pd.DataFrame) -> tuple[clv_stage.FutureValue, risk.ChurnRule]:
+    future = clv_stage.future_value(ibis.memtable(orders), START, END, CLV_SETTINGS)
     return future, risk.decide(future, RISK_SETTINGS, CLV_SETTINGS)
 
 
@@ -251,7 +251,7 @@ def test_correlated_spend_is_not_trusted_and_independent_spend_is(with_dropout):
     _, _, future, _ = with_dropout
     assert future.spend_trusted, future.spend_reason
     orders, _ = simulated_orders(3000, r=0.6, alpha=25.0, a=0.8, b=2.5, seed=3, spend_follows_rate=True)
-    tied = clv.future_value(ibis.memtable(orders), START, END, CLV_SETTINGS)
+    tied = clv_stage.future_value(ibis.memtable(orders), START, END, CLV_SETTINGS)
     assert not tied.spend_trusted
     assert "buy more often also spend more" in tied.spend_reason
     # then each purchase is valued at the customer's own average spend

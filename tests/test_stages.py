@@ -158,5 +158,5 @@ def test_a_standalone_notebook_gets_missing_stages_executed_as_the_runner_execut
 
 def test_run_context_computes_no_stage_itself():
     """The getters read artifacts; only notebooks compute stages (context imports no stage's code)."""
-    imported = stages._package_imports(Path(context.__file__).read_text(encoding="utf-8"))
+    imported = stages.package_imports(Path(context.__file__).read_text(encoding="utf-8"))
     assert not imported & {"prep", "rfm_stage", "clustering", "value_matrix", "outlook"}, imported

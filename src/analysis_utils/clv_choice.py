@@ -1,7 +1,7 @@
 """Stage 05's choice of purchase model: BG/NBD, MBG/NBD and Pareto/NBD (analysis_utils.clv_models)
 fitted on the calibration part of the period and judged on the holdout (methodology section 11.7).
 
-Every model is scored on the calibration customers (:func:`analysis_utils.clv.holdout_customers`):
+Every model is scored on the calibration customers (:func:`analysis_utils.clv_holdout.holdout_customers`):
 
 holdout_log_likelihood
     Mean over customers of ln L(x', t_x', T') - ln L(x, t_x, T) under the calibration fit, where
@@ -35,7 +35,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from analysis_utils import clv
+from analysis_utils import clv, clv_holdout
 from analysis_utils.clv_models import PURCHASE_MODELS, ConvergenceReport
 
 TIE_MARGIN = 0.001
@@ -59,7 +59,7 @@ SCORE_COLUMNS = (
 
 def end_summary(customers: pd.DataFrame, holdout_length: float) -> pd.DataFrame:
     """The summary (x, t_x, T) at the period's end of calibration customers with ``actual`` and
-    ``holdout_last`` (:func:`analysis_utils.clv.holdout_customers`)."""
+    ``holdout_last`` (:func:`analysis_utils.clv_holdout.holdout_customers`)."""
     bought = customers["actual"] > 0
     return pd.DataFrame(
         {
@@ -146,7 +146,7 @@ class ModelChoice:
 
     chosen: str
     scores: pd.DataFrame
-    checks: dict[str, clv.HoldoutCheck]
+    checks: dict[str, clv_holdout.HoldoutCheck]
     fit: ConvergenceReport
     reason: str
 
@@ -173,19 +173,19 @@ def choose_model(
     ``model`` and ``time_unit``) and fit it on the whole period's ``summary``."""
     time_unit = settings["time_unit"]
     unit_days = clv.TIME_UNIT_DAYS[time_unit]
-    customers = clv.holdout_customers(occasions, split, end, time_unit)
+    customers = clv_holdout.holdout_customers(occasions, split, end, time_unit)
     holdout_length = (end - split).days / unit_days
     scores, reports, predictions = compare_models(customers, holdout_length)
     checks = {}
     for name, model in PURCHASE_MODELS.items():
         checked = customers.assign(predicted=predictions[name])
-        checks[name] = clv.HoldoutCheck(
+        checks[name] = clv_holdout.HoldoutCheck(
             calibration_end=split,
             holdout_length=holdout_length,
             fit=reports[name].fit,
             customers=checked[["customer_id", "x", "t_x", "T", "predicted", "actual"]],
-            by_frequency=clv.by_frequency(checked),
-            tracking=clv.tracking(
+            by_frequency=clv_holdout.by_frequency(checked),
+            tracking=clv_holdout.tracking(
                 occasions,
                 customers,
                 functools.partial(model.expected_purchases_new, reports[name].fit.params),

@@ -215,9 +215,8 @@ def kpi_notes(tables: Sequence[PeriodTables]) -> str:
     """Sentences explaining every "-" and every measure left out of :func:`kpi_table`.
 
     The coverage of the window before a period (and the 95% threshold) are the client report's
-    (``executive.previous_window_coverage``), so both pages flag the same churn rates.
+    (:func:`kpi.previous_window_coverage`), so both pages flag the same churn rates.
     """
-    from analysis_utils.executive import COVERAGE_WARNING, previous_window_coverage  # imports this module
 
     trends = kpi_trends(list(tables))
     notes = []
@@ -228,7 +227,7 @@ def kpi_notes(tables: Sequence[PeriodTables]) -> str:
                 f"{period.name} covers all history, so it has no new, returning or churned customers."
             )
             continue
-        covered = previous_window_coverage(history, period)
+        covered = kpi.previous_window_coverage(history, period)
         days = f"the {period.window_days} days before {period.name}"
         if covered == 0 and len(history):
             start = pd.Timestamp(history["first_order_date"].min())
@@ -238,7 +237,7 @@ def kpi_notes(tables: Sequence[PeriodTables]) -> str:
             )
         elif _missing(churn_rate):
             notes.append(f"Nobody bought in {days}, so {period.name} has no churn rate.")
-        elif covered < COVERAGE_WARNING:
+        elif covered < kpi.COVERAGE_WARNING:
             notes.append(
                 f"The data cover only {covered:.0%} of {days}, so read its churn rate with care: "
                 "customers who last bought before the data begin are not counted."

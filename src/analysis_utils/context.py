@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from analysis_utils import (
-    clv,
+    clv_stage,
     comparison,
     customer360,
     paths,
@@ -149,7 +149,7 @@ class RunContext:
         self.require(*stages.PERIOD_TABLES)
         return comparison.read_period(self.period, self.run_dir)
 
-    def future_value(self) -> clv.FutureValue:
+    def future_value(self) -> clv_stage.FutureValue:
         """Stage 05's fitted lifetime-value model and values."""
         self.require("clv_model.joblib")
         return joblib.load(self.run_dir / "clv_model.joblib")

@@ -16,7 +16,7 @@ from pandas.io.formats.style import Styler
 
 from analysis_utils import clustering, kpi, privacy, rfm
 from analysis_utils.comparison import PeriodTables
-from analysis_utils.config import Period, RunParams
+from analysis_utils.config import RunParams
 
 # name -> (label, kind); kind decides formatting and how a change is expressed.
 HEADLINES: dict[str, tuple[str, str]] = {
@@ -26,9 +26,6 @@ HEADLINES: dict[str, tuple[str, str]] = {
     "churn_rate": ("Churn rate", "share"),
     "revenue_at_risk": ("Revenue at risk", "money"),
 }
-
-
-COVERAGE_WARNING = 0.95  # below this share of the previous window in the export, the churn rate is flagged
 
 
 # Column -> (heading the client reads, format); {currency} is filled in by labelled().
@@ -241,27 +238,13 @@ def card_notes(
         return notes | {"churn_rate": "the export holds no customer who bought in the window before"}
     if current.kpis["churn_rate"] is None:
         return notes
-    covered = previous_window_coverage(current.tables.history, current.tables.period)
-    if covered < COVERAGE_WARNING:
+    covered = kpi.previous_window_coverage(current.tables.history, current.tables.period)
+    if covered < kpi.COVERAGE_WARNING:
         days = round(covered * (current.tables.period.window_days or 0))
         notes["churn_rate"] = (
             f"rests on only {days:,} days of earlier data ({covered:.0%} of the window before)"
         )
     return notes
-
-
-def previous_window_coverage(history: pd.DataFrame, period: Period) -> float:
-    """Share (0-1) of the window before ``period`` (of equal length) that the export covers.
-
-    The export is taken to start at the earliest first order of the history; 1.0 when it starts
-    on or before the previous window does, 0.0 when the period has no window.
-    """
-    if period.window_start is None or history.empty:
-        return 0.0
-    previous_start = pd.Timestamp(period.window_start) - pd.Timedelta(days=period.window_days)
-    data_start = pd.Timestamp(history["first_order_date"].min())
-    uncovered = (data_start - previous_start) / pd.Timedelta(days=period.window_days)
-    return float(min(1.0, max(0.0, 1.0 - uncovered)))
 
 
 def headline_sentences(
@@ -283,8 +266,8 @@ def headline_sentences(
             f" Of the {kpis['previous_customers']:,} customers who bought in the window before, "
             f"{kpis['churned_customers']:,} ({now['churn_rate']:.0%}) did not buy again in this period."
         )
-        covered = previous_window_coverage(current.tables.history, current.tables.period)
-        if covered < COVERAGE_WARNING:
+        covered = kpi.previous_window_coverage(current.tables.history, current.tables.period)
+        if covered < kpi.COVERAGE_WARNING:
             text += (
                 f" The export covers only {covered:.0%} of that window, so read the churn rate with care: "
                 "customers who last bought before the export began are not counted."

@@ -43,11 +43,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from analysis_utils import comparison, executive, manifest, migration, privacy, rfm, segments, value_matrix
+from analysis_utils import comparison, executive, migration, paths, privacy, rfm, segments, value_matrix
 from analysis_utils.config import RunParams
 from analysis_utils.errors import DataError
 
-FOLDER = manifest.EXPORTS_FOLDER
+FOLDER = paths.EXPORTS_FOLDER
 WORKBOOK = "customers.xlsx"
 CUSTOMERS_CSV = "customers.csv"
 KEY_CSV = "pseudonym_key.csv"

@@ -22,6 +22,7 @@ from analysis_utils.errors import ConfigError
 
 RISK_LEVELS = ("low", "medium", "high")
 MARGIN_KPIS = ("average_discount_rate", "gross_margin", "gross_margin_rate")
+COVERAGE_WARNING = 0.95  # below this share of the previous window in the export, the churn rate is flagged
 """Keys :func:`margin_kpis` adds to :func:`period_kpis` when it is given the orders."""
 
 
@@ -121,6 +122,20 @@ def _share(part: int, whole: int) -> float | None:
 
 def _ratio(numerator: float, denominator: float) -> float | None:
     return round(numerator / denominator, 6) if denominator else None
+
+
+def previous_window_coverage(history: pd.DataFrame, period: Period) -> float:
+    """Share (0-1) of the window before ``period`` (of equal length) that the export covers.
+
+    The export is taken to start at the earliest first order of the history; 1.0 when it starts
+    on or before the previous window does, 0.0 when the period has no window.
+    """
+    if period.window_start is None or history.empty:
+        return 0.0
+    previous_start = pd.Timestamp(period.window_start) - pd.Timedelta(days=period.window_days)
+    data_start = pd.Timestamp(history["first_order_date"].min())
+    uncovered = (data_start - previous_start) / pd.Timedelta(days=period.window_days)
+    return float(min(1.0, max(0.0, 1.0 - uncovered)))
 
 
 def churn_risk(customers: pd.DataFrame, settings: Mapping[str, Any]) -> pd.DataFrame:

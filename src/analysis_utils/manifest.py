@@ -39,7 +39,6 @@ PACKAGES = (
     "pyspark",
 )
 FILE_NAME = "manifest.json"
-EXPORTS_FOLDER = "exports"  # the CRM team's customer lists in a period folder (exports.FOLDER)
 
 
 def build(
@@ -72,7 +71,7 @@ def build(
         "params": params,
         "input": input_fingerprint(data_path, params["data"]["format"]),
         "artifacts": artifacts,
-        "exports": _export_hashes(run_dir / EXPORTS_FOLDER),
+        "exports": _export_hashes(run_dir / paths.EXPORTS_FOLDER),
         "stages": dict(stage_runs or {}),
         "data_quality": _quality_counts(run_dir),
         "engine": _engine(params, run_dir),

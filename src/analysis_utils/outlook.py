@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis_utils import clv, clv_models, clv_value, privacy
+from analysis_utils import clv, clv_holdout, clv_models, clv_stage, clv_value, privacy
 
 
 def with_values(customers: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
@@ -30,7 +30,7 @@ PARAMETER_MEANINGS = {
 """What each purchase-model parameter means ({...}: filled from the fit)."""
 
 
-def parameter_table(result: clv.FutureValue, time_unit: str) -> pd.DataFrame:
+def parameter_table(result: clv_stage.FutureValue, time_unit: str) -> pd.DataFrame:
     """Fitted parameters of the chosen purchase model and of Gamma-Gamma, with what each means, in
     the time unit of the fit."""
     model = clv_models.PURCHASE_MODELS[result.model]
@@ -58,7 +58,7 @@ def parameter_table(result: clv.FutureValue, time_unit: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "parameter", "estimate", "meaning"])
 
 
-def holdout_sentences(check: clv.HoldoutCheck, time_unit: str) -> str:
+def holdout_sentences(check: clv_holdout.HoldoutCheck, time_unit: str) -> str:
     """How well the model fitted before the split predicted the purchases after it."""
     error = check.relative_error
     verdict = "close to" if abs(error) <= 0.1 else ("above" if error > 0 else "below")
@@ -88,7 +88,7 @@ def spend_check_sentence(correlation: float) -> str:
     )
 
 
-def trust_sentence(result: clv.FutureValue) -> str:
+def trust_sentence(result: clv_stage.FutureValue) -> str:
     """Whether the model's value forecasts are reliable, and how spend per purchase is valued."""
     if result.trusted:
         text = f"The purchase model's forecasts can be relied on: {result.reason}."
@@ -128,7 +128,7 @@ SEGMENT_VALUE_COLUMNS = (
 
 
 def segment_value_intervals(
-    result: clv.FutureValue, customers: pd.DataFrame, settings: Mapping[str, object]
+    result: clv_stage.FutureValue, customers: pd.DataFrame, settings: Mapping[str, object]
 ) -> pd.DataFrame:
     """Per segment of ``customers`` (customer_id, segment, expected_purchases, clv): customers the
     model sees, total expected purchases and total CLV (currency, over the horizon) with their 80%
@@ -211,8 +211,8 @@ def top_by_value(customers: pd.DataFrame, salt: str, n: int, with_p_alive: bool 
 def value_at_risk_sentences(
     customers: pd.DataFrame, valuable_segments: list[str], horizon_months: int, currency: str
 ) -> str:
-    """Value at risk (clv.value_at_risk) in words, with the segment holding most of it."""
-    risky = clv.value_at_risk(customers, valuable_segments)
+    """Value at risk (clv_stage.value_at_risk) in words, with the segment holding most of it."""
+    risky = clv_stage.value_at_risk(customers, valuable_segments)
     total = float(risky["value_at_risk"].sum())
     if risky.empty:
         return "No customer of the valuable segments is at high churn risk."

@@ -44,7 +44,7 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import roc_auc_score
 
-from analysis_utils import clv, clv_models, kpi, rfm
+from analysis_utils import clv, clv_models, clv_stage, kpi, rfm
 from analysis_utils.config import Period, RunParams
 
 SCORES: dict[str, str] = {
@@ -222,7 +222,10 @@ def risk_scores(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def model_exclusions(
-    future: clv.FutureValue, overdue: pd.Series, settings: Mapping[str, Any], clv_settings: Mapping[str, Any]
+    future: clv_stage.FutureValue,
+    overdue: pd.Series,
+    settings: Mapping[str, Any],
+    clv_settings: Mapping[str, Any],
 ) -> dict[str, str]:
     """Model candidates that may not be used, each with its reason in plain words.
 
@@ -261,7 +264,7 @@ def model_exclusions(
     return excluded
 
 
-def holdout_scores(future: clv.FutureValue, time_unit: str) -> tuple[pd.DataFrame, np.ndarray]:
+def holdout_scores(future: clv_stage.FutureValue, time_unit: str) -> tuple[pd.DataFrame, np.ndarray]:
     """Every candidate score of the calibration customers at the split, and whether each bought
     nothing in the holdout (1) or bought again (0).
 
@@ -330,7 +333,7 @@ def choose(auc: Mapping[str, float], excluded: Mapping[str, str], forced: str = 
 
 
 def decide(
-    future: clv.FutureValue, settings: Mapping[str, Any], clv_settings: Mapping[str, Any]
+    future: clv_stage.FutureValue, settings: Mapping[str, Any], clv_settings: Mapping[str, Any]
 ) -> ChurnRule:
     """The run's :class:`ChurnRule` from stage 05's fitted model and its holdout check."""
     time_unit = clv_settings["time_unit"]
@@ -406,7 +409,7 @@ def levels(table: pd.DataFrame, rule: ChurnRule, settings: Mapping[str, Any]) ->
 
 def score_customers(
     scored: pd.DataFrame,
-    future: clv.FutureValue,
+    future: clv_stage.FutureValue,
     rule: ChurnRule,
     settings: Mapping[str, Any],
     time_unit: str,
@@ -521,7 +524,7 @@ def evidence_sentence(rule: ChurnRule) -> str:
 
 def assess(
     orders: Any, customers: pd.DataFrame, period: Period, params: RunParams, earlier: Any = None
-) -> tuple[ChurnRule, pd.DataFrame, clv.FutureValue]:
+) -> tuple[ChurnRule, pd.DataFrame, clv_stage.FutureValue]:
     """Stage 05's model, the churn rule it supports and the ``churn_risk.parquet`` table of one
     period, from its orders (Ibis, Arrow or pandas table), its stage 02 customers and the orders
     before its window (``earlier``, the same kinds: the model's earlier history; None: none).
@@ -529,7 +532,7 @@ def assess(
     clv_settings, settings = params.get("clv"), params.get("churn_risk")
     table = orders if isinstance(orders, ir.Table) else ibis.memtable(orders)
     history = earlier if earlier is None or isinstance(earlier, ir.Table) else ibis.memtable(earlier)
-    future = clv.future_value(table, period.window_start, period.as_of, clv_settings, history)
+    future = clv_stage.future_value(table, period.window_start, period.as_of, clv_settings, history)
     rule = decide(future, settings, clv_settings)
     scored = score_customers(rfm.scored_only(customers), future, rule, settings, clv_settings["time_unit"])
     return rule, scored, future

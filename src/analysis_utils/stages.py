@@ -401,16 +401,16 @@ def _collect_files(where: str, value: Any, found: dict[str, Any]) -> None:
 def _imported_closure(source: str) -> set[str]:
     """The package's modules that Python ``source`` imports, and those they import, and so on
     (``__init__`` always: importing any module runs it), except :data:`EXECUTING`."""
-    seen, todo = {"__init__"}, list(_package_imports(source))
+    seen, todo = {"__init__"}, list(package_imports(source))
     while todo:
         module = todo.pop()
         if module not in seen and module not in EXECUTING:
             seen.add(module)
-            todo += _package_imports((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+            todo += package_imports((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
     return seen
 
 
-def _package_imports(source: str) -> set[str]:
+def package_imports(source: str) -> set[str]:
     """Names of the package's modules imported by ``source`` (not under ``if TYPE_CHECKING``)."""
     finder = _ImportFinder()
     finder.visit(ast.parse(source))

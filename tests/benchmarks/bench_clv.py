@@ -17,7 +17,7 @@ Three measurements, each in fresh subprocesses (imports done before the clock st
   clv_value.customer_values for every customer (12 months); ``intervals`` = 100 parameter draws
   and every customer's 80% intervals (clv_value.parameter_draws + value_intervals). The issue's
   targets: compare + fit + predict under 30 s, intervals under 60 s.
-- ``stage`` (skipped with ``--lines 0``): ``clv.future_value`` on the ``--lines``-line order file of
+- ``stage`` (skipped with ``--lines 0``): ``clv_stage.future_value`` on the ``--lines``-line order file of
   bench_rfm.py (data/bench/rfm_orders_<n>.parquet: 500,000 customers over two years), all history
   before 2025-01-01, with the defaults (intervals included): everything stage 05 computes.
 - ``lifetimes`` (skipped with ``--lifetimes-sizes 0``): for each of ``--lifetimes-sizes`` customers
@@ -136,17 +136,17 @@ def model_child(customers: int) -> dict:
 
 
 def stage_child(path: str) -> dict:
-    """The ``stage`` measurement: clv.future_value on an order file of bench_rfm.py."""
+    """The ``stage`` measurement: clv_stage.future_value on an order file of bench_rfm.py."""
     import datetime as dt
 
     import ibis
 
-    from analysis_utils import clv, config, paths
+    from analysis_utils import clv_stage, config, paths
 
     settings = config.load_yaml(paths.DEFAULTS_FILE)["clv"]  # the defaults, as a client without overrides
     start = time.perf_counter()
     orders = ibis.duckdb.connect().read_parquet(path)
-    result = clv.future_value(orders, None, dt.datetime(2025, 1, 1), settings)
+    result = clv_stage.future_value(orders, None, dt.datetime(2025, 1, 1), settings)
     seconds = time.perf_counter() - start
     return {
         "customers": len(result.values),
