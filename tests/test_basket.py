@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from helpers import prep_params
 
-from analysis_utils import basket, executive
+from analysis_utils import basket, executive, prep
 from analysis_utils.config import Period, load_params
 from analysis_utils.errors import ConfigError
 
@@ -156,9 +156,26 @@ def test_baskets_take_kept_purchase_lines_of_the_period_once_per_category():
         )
     )
     period = Period("p", dt.datetime(2024, 3, 1), window_days=60)
-    rows = basket.baskets(lines, prep_params(), period).to_pandas().sort_values(["order_id", "category"])
+    rows = prep.basket_rows(prep.annotate_line_rules(lines, prep_params(), period), period).to_pandas()
     # the cancellation C1 and the order before the window are out; no order id -> customer and day
     assert rows.values.tolist() == [["k", "1", "A"], ["k", "1", "B"], ["k", "k|2024-01-07", "C"]]
+
+
+def test_baskets_are_empty_with_their_columns_when_the_lines_carry_no_category():
+    lines = ibis.memtable(
+        pd.DataFrame(
+            {
+                "customer_id": ["k"],
+                "order_id": ["1"],
+                "order_date": pd.to_datetime(["2024-01-05"]),
+                "amount": [5.0],
+                "quantity": [1.0],
+            }
+        )
+    )
+    period = Period("p", dt.datetime(2024, 3, 1), window_days=60)
+    rows = prep.basket_rows(prep.annotate_line_rules(lines, prep_params(), period), period)
+    assert rows.num_rows == 0 and rows.schema == prep.BASKET_SCHEMA
 
 
 def test_new_cross_sell_minimums_are_validated():

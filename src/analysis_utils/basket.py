@@ -1,7 +1,8 @@
 """Cross-sell: product categories bought together, per customer segment (line-level work in Ibis).
 
 A basket is one order's set of categories, from the period's purchase lines kept by the stage 01
-line rules (returns left out). For categories A and B in a segment with N orders:
+line rules (returns left out); stage 01 writes them (``baskets.parquet``, prep.basket_rows).
+For categories A and B in a segment with N orders:
 support = orders with both / N, confidence(A -> B) = orders with both / orders with A, and
 lift = confidence(A -> B) / (orders with B / N), symmetric in A and B. A pair is a cross-sell
 opportunity only when it is bought together more often than chance (lift > 1) and often enough
@@ -17,27 +18,6 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
-
-from analysis_utils.config import Period
-from analysis_utils.prep import annotate_line_rules, with_order_ids
-
-
-def baskets(lines: ir.Table, prep: dict[str, Any], period: Period) -> ir.Table:
-    """Distinct (customer_id, order_id, category) of the period's kept purchase lines.
-
-    Kept: no line rule removes the line (stage 01, same parameters), it is no return, its amount is
-    positive, its date is in the window and it has a category. Lines without an order id get one
-    per customer and day, as in stage 01.
-    """
-    annotated = annotate_line_rules(lines, prep, period)
-    keep = (
-        annotated.rule.isnull() & ~annotated.is_return & (annotated.amount > 0) & annotated.category.notnull()
-    )
-    if period.window_start is not None:
-        keep &= annotated.order_date >= period.window_start
-    kept = annotated.filter(keep)
-    kept = with_order_ids(kept)
-    return kept.select("customer_id", "order_id", "category").distinct()
 
 
 def category_pairs(basket_rows: ir.Table, groups: ir.Table, group: str = "segment") -> ir.Table:

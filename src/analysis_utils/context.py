@@ -124,6 +124,11 @@ class RunContext:
         """Stage 01's orders before the window (customer_id, order_date, amount), for the models."""
         return self._engine_table("earlier_orders")
 
+    def baskets(self) -> ir.Table:
+        """Stage 01's baskets (customer_id, order_id, category of the kept purchase lines) as an
+        engine table, for the cross-sell of stage 06; no rows when the data carry no category."""
+        return self._engine_table("baskets")
+
     def data_quality(self) -> pd.DataFrame:
         """Stage 01's data-quality table (what each cleaning rule removed, netted or flagged)."""
         return self._table("data_quality")

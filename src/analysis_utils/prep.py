@@ -60,6 +60,8 @@ ORDER_RULES = {
 
 
 EARLIER_COLUMNS = ("customer_id", "order_date", "amount")
+BASKET_SCHEMA = pa.schema([(name, pa.string()) for name in ("customer_id", "order_id", "category")])
+"""Columns of stage 01's ``baskets.parquet`` (:func:`basket_rows`)."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ class PrepResult:
     ``inputs`` are the files read, when stage 01 read them itself (:func:`prepare`).
     ``earlier`` holds the orders dropped for being dated before the window (customer_id,
     order_date, amount; positive orders only), so that stage 05's models can see each customer's
-    whole history in the export (left truncation); empty without a window.
+    whole history in the export (left truncation); empty without a window. ``baskets`` are the
+    period's baskets for stage 06's cross-sell (:func:`basket_rows`; no rows without a category).
     """
 
     orders: pa.Table
@@ -80,6 +83,7 @@ class PrepResult:
     history: pa.Table
     inputs: InputFiles | None = None  # the files read (set by :func:`prepare`)
     earlier: pa.Table | None = None  # orders before the window (EARLIER_COLUMNS), for the models' history
+    baskets: pa.Table | None = None  # distinct (customer_id, order_id, category) kept (BASKET_SCHEMA)
 
 
 def prepare_orders(
@@ -134,11 +138,32 @@ def prepare_orders(
         earlier = before.select(*EARLIER_COLUMNS).order_by(["customer_id", "order_date"]).to_pyarrow()
         orders, order_counts = _apply_order_rules(orders, prep)
         table = orders.order_by(["customer_id", "order_id"]).to_pyarrow()
+        baskets = basket_rows(annotated, period)
     if table.num_rows == 0:
         removed = _what_removed(line_counts, return_counts, order_counts, line_rules)
         raise DataError(f"{source}: no orders left in period {period.name!r} after cleaning: {removed}")
     quality = quality_table(line_counts, return_counts, order_counts, table, line_rules)
-    return PrepResult(orders=table, quality=quality, history=history, earlier=earlier)
+    return PrepResult(orders=table, quality=quality, history=history, earlier=earlier, baskets=baskets)
+
+
+def basket_rows(annotated: ir.Table, period: Period) -> pa.Table:
+    """Distinct (customer_id, order_id, category) of the period's kept purchase lines, sorted: the
+    baskets of stage 06's cross-sell (analysis_utils.basket), no rows when the lines have no category.
+
+    ``annotated`` are the lines with their line rule (:func:`annotate_line_rules`). Kept: no line rule
+    removes the line, it is no return, its amount is positive, its date is in the window and it has a
+    category. Lines without an order id get one per customer and day, as orders do.
+    """
+    if "category" not in annotated.columns:
+        return BASKET_SCHEMA.empty_table()
+    keep = (
+        annotated.rule.isnull() & ~annotated.is_return & (annotated.amount > 0) & annotated.category.notnull()
+    )
+    if period.window_start is not None:
+        keep &= annotated.order_date >= period.window_start
+    kept = with_order_ids(annotated.filter(keep))
+    rows = kept.select("customer_id", "order_id", "category").distinct()
+    return rows.order_by(["customer_id", "order_id", "category"]).to_pyarrow().cast(BASKET_SCHEMA)
 
 
 def duplicates_are_dropped(lines: ir.Table, setting: bool | str) -> bool:

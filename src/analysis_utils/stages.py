@@ -83,6 +83,7 @@ STAGES = (
             "data_quality.parquet",
             "customer_history.parquet",
             "earlier_orders.parquet",
+            "baskets.parquet",
         ),
         params=("client", "data", "prep", "engine"),
     ),
@@ -120,14 +121,19 @@ STAGES = (
     ),
     Stage(
         "06_customer_360.ipynb",
-        reads=(*PERIOD_TABLES, "clusters.parquet", "value_matrix.parquet", "future_value.parquet"),
+        reads=(
+            *PERIOD_TABLES,
+            "baskets.parquet",
+            "clusters.parquet",
+            "value_matrix.parquet",
+            "future_value.parquet",
+        ),
         writes=("customer_360.parquet", "source_quality.parquet"),
         reads_previous=PERIOD_TABLES,  # each customer's segment in the previous period
         reads_reference=PERIOD_TABLES,
         params=(  # periods, comparison: the segment each customer had in the previous period
             "client",
             "data",
-            "prep",
             "engine",
             "periods",
             "rfm",
