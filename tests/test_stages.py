@@ -112,7 +112,7 @@ def test_a_changed_artifact_changes_the_key_of_each_stage_reading_it(sample_para
 
 def test_code_in_a_key_is_what_the_notebook_imports_not_what_only_the_runner_uses():
     closure = stages._imported_closure("from analysis_utils import context, prep\nimport analysis_utils.rfm")
-    assert {"__init__", "context", "prep", "rfm", "clustering", "config", "io"} <= closure
+    assert {"__init__", "context", "prep", "rfm", "engine", "config", "io", "paths"} <= closure
     assert not {"runner", "cli", "kernels", "report", "exports", "pdf"} & closure
     guarded = "if TYPE_CHECKING:\n    from analysis_utils.runner import Job\n"
     assert stages._imported_closure(guarded) == {"__init__"}
