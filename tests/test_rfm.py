@@ -11,17 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis_utils.errors import ConfigError, DataError
-from analysis_utils.rfm import (
-    CUSTOMER_DTYPES,
-    RFMScorer,
-    balanced_edges,
-    bin_edges_table,
-    customer_frame,
-    customer_table,
-    pareto,
-    split_nonpositive,
-    value_types,
-)
+from analysis_utils.rfm import CUSTOMER_DTYPES, customer_frame, customer_table, split_nonpositive
+from analysis_utils.rfm_scorer import RFMScorer, balanced_edges, bin_edges_table
+from analysis_utils.rfm_views import pareto, value_types
 
 AS_OF = datetime(2024, 3, 1)
 

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from analysis_utils import ground_truth, rfm
+from analysis_utils import ground_truth, rfm, rfm_scorer, rfm_views
 from analysis_utils.config import load_params
 from analysis_utils.errors import ConfigError
 
@@ -23,7 +23,7 @@ CUSTOMERS = pd.DataFrame(
 
 
 def test_scorer_from_default_params_learns_quantile_edges(params_for):
-    scorer = rfm.scorer_from_params(params_for().get("rfm")).fit(CUSTOMERS)
+    scorer = rfm_scorer.scorer_from_params(params_for().get("rfm")).fit(CUSTOMERS)
     scored = scorer.transform(CUSTOMERS)
     assert scored.loc[0, "cell"] == "555" and scored.loc[9, "cell"] == "111"
 
@@ -32,18 +32,18 @@ def test_fixed_recency_thresholds_from_params_score_by_business_rule(params_for)
     params = params_for(
         overrides=("rfm.strategy={recency: fixed}", "rfm.thresholds={recency: [7, 30, 90, 365]}")
     )
-    scored = rfm.scorer_from_params(params.get("rfm")).fit(CUSTOMERS).transform(CUSTOMERS)
+    scored = rfm_scorer.scorer_from_params(params.get("rfm")).fit(CUSTOMERS).transform(CUSTOMERS)
     # <=7 days -> 5, 8..30 -> 4, 31..90 -> 3, 91..365 -> 2, >365 -> 1
     assert scored["r_score"].tolist() == [5, 5, 5, 4, 4, 3, 3, 2, 2, 1]
 
 
 def test_saved_thresholds_file_reproduces_the_earlier_scores(params_for, tmp_path):
-    fitted = rfm.scorer_from_params(params_for().get("rfm")).fit(CUSTOMERS)
+    fitted = rfm_scorer.scorer_from_params(params_for().get("rfm")).fit(CUSTOMERS)
     saved = tmp_path / "rfm_thresholds.json"
     saved.write_text(json.dumps(fitted.to_dict()))
     later = CUSTOMERS.assign(recency_days=CUSTOMERS["recency_days"] + 30)
     params = params_for(overrides=("rfm.strategy=saved", f"rfm.saved_thresholds={saved}"))
-    reused = rfm.scorer_from_params(params.get("rfm"))
+    reused = rfm_scorer.scorer_from_params(params.get("rfm"))
     pd.testing.assert_frame_equal(reused.transform(later), fitted.transform(later))
 
 
@@ -52,7 +52,7 @@ def test_saved_strategy_without_file_is_a_parameter_problem(params_for, tmp_path
         params_for(overrides=("rfm.strategy=saved",))
     params = params_for(overrides=("rfm.strategy=saved", f"rfm.saved_thresholds={tmp_path / 'nope.json'}"))
     with pytest.raises(ConfigError, match="nope.json: saved RFM thresholds not found"):
-        rfm.scorer_from_params(params.get("rfm"))
+        rfm_scorer.scorer_from_params(params.get("rfm"))
 
 
 def test_rfm_parameters_are_validated_together(client_file):
@@ -67,28 +67,28 @@ def test_rfm_parameters_are_validated_together(client_file):
 
 
 def test_definitions_state_window_order_and_total_spend():
-    text = rfm.describe_definitions(
+    text = rfm_views.describe_definitions(
         dt.datetime(2025, 1, 1), 366, has_order_ids=False, currency="EUR", n_bins=5
     )
     assert "orders dated from 2024-01-01 (inclusive) to 2025-01-01 (exclusive), a window of 366 days" in text
     assert "calendar day (the export has no order id)" in text
     assert "**total** net spend in the period (EUR)" in text
-    assert "all orders before 2025-01-01" in rfm.describe_definitions(
+    assert "all orders before 2025-01-01" in rfm_views.describe_definitions(
         dt.datetime(2025, 1, 1), None, True, "EUR", 5
     )
 
 
 def test_rf_grid_counts_customers_with_recent_rows_first():
-    scored = rfm.RFMScorer(n_bins=3).fit_transform(CUSTOMERS)
-    counts = rfm.rf_grid(scored, "customers")
+    scored = rfm_scorer.RFMScorer(n_bins=3).fit_transform(CUSTOMERS)
+    counts = rfm_views.rf_grid(scored, "customers")
     assert counts.index.tolist() == [3, 2, 1]
     assert counts.fillna(0).to_numpy().sum() == 10
-    means = rfm.rf_grid(scored, "mean_monetary")
+    means = rfm_views.rf_grid(scored, "mean_monetary")
     assert means.loc[3, 3] == pytest.approx(scored.query("r_score == 3 and f_score == 3")["monetary"].mean())
 
 
 def test_unscored_customers_are_kept_with_their_own_segment():
-    scored = rfm.RFMScorer().fit_transform(CUSTOMERS).assign(segment="x")
+    scored = rfm_scorer.RFMScorer().fit_transform(CUSTOMERS).assign(segment="x")
     nonpositive = pd.DataFrame(
         {"customer_id": ["a0"], "recency_days": [3], "frequency": [2], "monetary": [-5.0]}
     )
@@ -145,7 +145,9 @@ def test_methodology_worked_example():
         "monetary": [20.95, 64.51, 162.63, 394.9],
     }
     scored = (
-        rfm.RFMScorer(strategy="saved", thresholds=edges).fit(pd.DataFrame()).transform(customer.to_frame().T)
+        rfm_scorer.RFMScorer(strategy="saved", thresholds=edges)
+        .fit(pd.DataFrame())
+        .transform(customer.to_frame().T)
     )
     assert scored.iloc[0][["cell", "fm_score"]].tolist() == ["523", 3]
     assert scored.iloc[0]["rfm_score"] == pytest.approx(10 / 3)

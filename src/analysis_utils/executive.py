@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from analysis_utils import clustering, kpi, privacy, rfm
+from analysis_utils import clustering, kpi, privacy, rfm, rfm_views
 from analysis_utils.comparison import PeriodTables
 from analysis_utils.config import RunParams
 
@@ -116,7 +116,7 @@ def period_figures(tables: PeriodTables, params: RunParams, at_risk: pd.DataFram
     scored); ``at_risk`` is the period's churn_risk table (risk.score_customers), so that every
     number of the report rests on the period's one churn-risk rule."""
     scored = rfm.scored_only(tables.customers)
-    share, _ = rfm.pareto(scored, params.get("rfm.pareto_top_share"))
+    share, _ = rfm_views.pareto(scored, params.get("rfm.pareto_top_share"))
     return PeriodFigures(tables, tables.kpis(), at_risk, share)
 
 

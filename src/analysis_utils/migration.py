@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis_utils import rfm, segments
+from analysis_utils import rfm, rfm_scorer, segments
 from analysis_utils.errors import ConfigError
 
 NEW, GONE = "new", "gone"
@@ -33,7 +33,7 @@ def frozen_segments(
     split = {name: rfm.split_nonpositive(table) for name, table in customers_by_period.items()}
     if reference not in split:
         raise ConfigError(f"reference period {reference!r} is not among the periods ({', '.join(split)})")
-    scorer = rfm.scorer_from_params(rfm_params).fit(split[reference][0])
+    scorer = rfm_scorer.scorer_from_params(rfm_params).fit(split[reference][0])
     segment_map = segments.load_segment_map(rfm_params["segments_file"])
     result = {}
     for name, (positive, nonpositive) in split.items():

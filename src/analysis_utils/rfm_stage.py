@@ -14,7 +14,7 @@ from typing import Any
 import ibis.expr.types as ir
 import pandas as pd
 
-from analysis_utils import rfm, segments
+from analysis_utils import rfm, rfm_scorer, rfm_views, segments
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class RFMResult:
     customers: pd.DataFrame
     scored: pd.DataFrame
     nonpositive: pd.DataFrame
-    scorer: rfm.RFMScorer
+    scorer: rfm_scorer.RFMScorer
 
 
 def run_rfm(
@@ -39,12 +39,12 @@ def run_rfm(
     """
     customers = rfm.customer_frame(orders, as_of, window_days)
     positive, nonpositive = rfm.split_nonpositive(customers)
-    scorer = rfm.scorer_from_params(rfm_params).fit(positive)
+    scorer = rfm_scorer.scorer_from_params(rfm_params).fit(positive)
     scored = scorer.transform(positive)
     segment_map = segments.load_segment_map(rfm_params["segments_file"])
     segments.check_playbook(segments.load_playbook(rfm_params["playbook_file"]), segment_map)
     scored = scored.assign(
         segment=segment_map.assign(scored, n_bins=scorer.n_bins),
-        value_type=rfm.value_types(scored, split=rfm_params["value_type_split"]),
+        value_type=rfm_views.value_types(scored, split=rfm_params["value_type_split"]),
     )
     return RFMResult(rfm.with_unscored(scored, nonpositive), scored, nonpositive, scorer)

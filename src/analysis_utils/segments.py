@@ -33,7 +33,8 @@ import yaml
 
 from analysis_utils.errors import ConfigError, DataError
 from analysis_utils.paths import PARAMS_DIR, PROJECT_ROOT, resolve
-from analysis_utils.rfm import SCORE_COLUMNS, cell_labels
+from analysis_utils.rfm import SCORE_COLUMNS
+from analysis_utils.rfm_scorer import cell_labels
 
 SEGMENTS_FILE = PARAMS_DIR / "segments.yaml"
 PLAYBOOK_FILE = PARAMS_DIR / "playbook.yaml"

@@ -124,19 +124,19 @@ def ensure_orders(n: int) -> Path:
 def workbook_imports() -> dict:
     import ibis
 
-    from analysis_utils import rfm, segments
+    from analysis_utils import rfm, rfm_scorer, segments
 
-    return {"ibis": ibis, "rfm": rfm, "segments": segments}
+    return {"ibis": ibis, "rfm": rfm, "rfm_scorer": rfm_scorer, "segments": segments}
 
 
 def workbook(path: str, m: dict) -> int:
     import datetime as dt
 
-    rfm, segments = m["rfm"], m["segments"]
+    rfm, rfm_scorer, segments = m["rfm"], m["rfm_scorer"], m["segments"]
     orders = m["ibis"].duckdb.connect().read_parquet(path)
     customers = rfm.customer_frame(orders, dt.datetime.fromisoformat(AS_OF), None)
     positive, _ = rfm.split_nonpositive(customers)
-    scored = rfm.RFMScorer().fit_transform(positive)
+    scored = rfm_scorer.RFMScorer().fit_transform(positive)
     scored["segment"] = segments.load_segment_map().assign(scored, n_bins=5)
     return len(scored)
 
@@ -145,7 +145,7 @@ def workbook_stages(path: str, m: dict) -> dict:
     """Seconds of each step of the workbook path (one process, steps in sequence)."""
     import datetime as dt
 
-    rfm, segments = m["rfm"], m["segments"]
+    rfm, rfm_scorer, segments = m["rfm"], m["rfm_scorer"], m["segments"]
     as_of = dt.datetime.fromisoformat(AS_OF)
     times, clock = {}, time.perf_counter()
 
@@ -167,7 +167,7 @@ def workbook_stages(path: str, m: dict) -> dict:
     lap("astype(CUSTOMER_DTYPES)")
     positive, _ = rfm.split_nonpositive(customers)
     lap("split_nonpositive")
-    scored = rfm.RFMScorer().fit_transform(positive)
+    scored = rfm_scorer.RFMScorer().fit_transform(positive)
     lap("RFMScorer.fit_transform")
     segment_map = segments.load_segment_map()
     lap("load_segment_map")
