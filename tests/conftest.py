@@ -17,7 +17,8 @@ from helpers import CSV_COLUMNS, SPARK_OVERRIDES, run_cli
 from hypothesis import settings
 
 from analysis_utils import context, engine, paths, sample
-from analysis_utils.config import RunParams, load_params
+from analysis_utils.config import RunParams
+from analysis_utils.loader import load_params
 
 # Property tests check what is true, never how fast: hypothesis' per-example deadline (200 ms by
 # default) fails them on a loaded machine, so it is off for every test.

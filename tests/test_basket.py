@@ -10,8 +10,9 @@ import pytest
 from helpers import prep_params
 
 from analysis_utils import basket, executive, prep
-from analysis_utils.config import Period, load_params
+from analysis_utils.config import Period
 from analysis_utils.errors import ConfigError
+from analysis_utils.loader import load_params
 
 ORDERS = {"o1": "AB", "o2": "ABC", "o3": "A", "o4": "C"}  # one segment, four orders
 

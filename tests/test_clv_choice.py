@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis_utils import clv, clv_choice, config
+from analysis_utils import clv, clv_choice, loader
 from analysis_utils import clv_models as models
 from analysis_utils.errors import ConfigError
 
@@ -93,9 +93,9 @@ def test_an_unknown_model_is_a_one_line_parameter_error_naming_it():
     with pytest.raises(
         ConfigError, match=r"clv.model must be one of auto, bgnbd, mbgnbd, paretonbd, got 'prophet'"
     ):
-        config.load_params("params/clients/sample.yaml", ["clv.model=prophet"])
+        loader.load_params("params/clients/sample.yaml", ["clv.model=prophet"])
     with pytest.raises(ConfigError, match="clv.interval_draws must be a whole number in 0..10000, got -1"):
-        config.load_params("params/clients/sample.yaml", ["clv.interval_draws=-1"])
+        loader.load_params("params/clients/sample.yaml", ["clv.interval_draws=-1"])
 
 
 def test_the_sentence_says_why_a_model_ranked_higher_was_passed_over():

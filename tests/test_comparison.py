@@ -13,7 +13,8 @@ import pytest
 
 from analysis_utils import comparison, context, migration, paths, plots
 from analysis_utils.comparison import PeriodTables
-from analysis_utils.config import Period, load_params
+from analysis_utils.config import Period
+from analysis_utils.loader import load_params
 from analysis_utils.report import HIDDEN_FROM_CLIENT
 
 matplotlib.use("Agg")

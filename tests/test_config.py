@@ -8,13 +8,13 @@ from helpers import CSV_COLUMNS, run_cli
 from analysis_utils.config import (
     Period,
     deep_merge,
-    load_params,
     overlap_sentence,
     parse_overrides,
     period_warnings,
     shared_span,
 )
 from analysis_utils.errors import ConfigError
+from analysis_utils.loader import load_params
 
 
 def test_client_file_overrides_defaults_and_command_line_overrides_client(params_for):

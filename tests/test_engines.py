@@ -21,9 +21,9 @@ import pyarrow.dataset as ds
 import pytest
 
 from analysis_utils import context, paths, prep, rfm_stage
-from analysis_utils.config import load_params
 from analysis_utils.engine import connect
 from analysis_utils.io import read_transactions
+from analysis_utils.loader import load_params
 
 PERIOD = "2024"
 SAMPLE_CLIENT = "params/clients/sample.yaml"

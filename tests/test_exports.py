@@ -25,9 +25,10 @@ from analysis_utils import (
     sample,
     segments,
 )
-from analysis_utils.config import dump_params, load_params
+from analysis_utils.config import dump_params
 from analysis_utils.errors import ConfigError
 from analysis_utils.io import file_sha256
+from analysis_utils.loader import load_params
 
 SALT = "exports-test-salt"
 SAMPLE_TYPES = "data/sample/customer_types.csv"

@@ -17,8 +17,8 @@ from analysis_utils import (
     clustering,
     clv_stage,
     comparison,
-    config,
     ground_truth,
+    loader,
     paths,
     prep,
     rfm_stage,
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def sample_2024():
-    params = config.load_params(paths.PROJECT_ROOT / "params/clients/sample.yaml")
+    params = loader.load_params(paths.PROJECT_ROOT / "params/clients/sample.yaml")
     period = params.period("2024")
     orders = prep.prepare(params, period).orders
     result = rfm_stage.run_rfm(ibis.memtable(orders), period.as_of, period.window_days, params.get("rfm"))
@@ -71,7 +71,7 @@ def test_one_time_big_spenders_are_mostly_spenders_in_the_value_matrix(sample_20
 
 
 def test_churned_customers_of_the_final_year_are_exactly_the_planted_churned(sample_run):
-    params = config.load_params(paths.PROJECT_ROOT / "params/clients/sample.yaml")
+    params = loader.load_params(paths.PROJECT_ROOT / "params/clients/sample.yaml")
     final = comparison.read_period(params.period("2024"), sample_run / "2024")
     truth = ground_truth.planted_types(params.data_path)
     previous = set(final.history.loc[final.history["previous_window_orders"] > 0, "customer_id"])
@@ -85,7 +85,7 @@ def test_churned_customers_of_the_final_year_are_exactly_the_planted_churned(sam
 
 @pytest.fixture(scope="module")
 def future_by_period():
-    params = config.load_params(paths.PROJECT_ROOT / "params/clients/sample.yaml")
+    params = loader.load_params(paths.PROJECT_ROOT / "params/clients/sample.yaml")
     results = {}
     for name in ("2023", "2024"):
         period = params.period(name)

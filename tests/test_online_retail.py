@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from analysis_utils import clv_stage, overview, paths, prep, rfm_stage, risk
-from analysis_utils.config import load_params
+from analysis_utils.loader import load_params
 
 pytestmark = pytest.mark.real_data
 

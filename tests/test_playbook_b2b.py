@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from analysis_utils import paths
-from analysis_utils.config import load_params
+from analysis_utils.loader import load_params
 from analysis_utils.segments import PLAYBOOK_FIELDS, check_playbook, load_playbook, load_segment_map
 from analysis_utils.value_matrix import QUADRANT_ORDER
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from analysis_utils import ground_truth, rfm, rfm_scorer, rfm_views
-from analysis_utils.config import load_params
 from analysis_utils.errors import ConfigError
+from analysis_utils.loader import load_params
 
 CUSTOMERS = pd.DataFrame(
     {

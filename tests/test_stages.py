@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from analysis_utils import context, paths, runner, stages
-from analysis_utils.config import load_params
+from analysis_utils.config import RunParams
+from analysis_utils.errors import ConfigError
+from analysis_utils.loader import load_params
 
 SAMPLE = paths.CLIENTS_DIR / "sample.yaml"
 RUN_FILES = {"params.yaml", "manifest.json"}  # written by the runner, not by a stage
@@ -74,6 +76,55 @@ def test_manifest_records_each_stage_key_status_and_output_hashes(sample_run):
 def test_docs_table_is_the_registry():
     text = (paths.PROJECT_ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     assert stages.stage_table() in text
+
+
+class _RecordingParams(RunParams):
+    """Parameters that note every dotted key a rule reads."""
+
+    def __init__(self, values, read):
+        super().__init__(client="sample", source=SAMPLE, values=values)
+        object.__setattr__(self, "read", read)
+
+    def get(self, dotted):
+        self.read.add(dotted)
+        return super().get(dotted)
+
+
+def _declares(sections, dotted):
+    return any(dotted == s or dotted.startswith(f"{s}.") or s.startswith(f"{dotted}.") for s in sections)
+
+
+@pytest.mark.parametrize("stage", stages.STAGES, ids=lambda s: s.name)
+def test_a_stage_rule_reads_only_the_parameter_sections_the_stage_declares(stage):
+    values = load_params(SAMPLE).values
+    assert stage.rules, f"{stage.name} declares no parameter rules"
+    for rule in stage.rules:
+        read = set()
+        assert rule(_RecordingParams(values, read)) == []  # the sample's parameters are valid
+        assert read and all(_declares(stage.params, dotted) for dotted in read), (rule.__name__, read)
+
+
+def test_the_loader_runs_every_stage_rule_and_the_runner_rules_names_every_problem_at_once():
+    bad = {  # one bad value per rule, each in the section its stage declares
+        "data_prep": ("data.format=xml", "data.format must be one of auto, csv, parquet, excel"),
+        "rfm_scores": ("rfm.n_bins=2", "rfm.n_bins must be between 3 and 10"),
+        "clustering": ("clustering.k=1", "clustering.k must be 0 (choose) or at least 2"),
+        "value_matrix": ("value_matrix.split=mode", "value_matrix.split must be one of median"),
+        "future_value": ("clv.model=prophet", "clv.model must be one of auto"),
+        "customer_360": ("basket.top_pairs=0", "basket.top_pairs must be at least 1"),
+        "client_report": ("report.cohort_unit=week", "report.cohort_unit must be one of month, quarter"),
+        "period_comparison": ("comparison.reference=last", "comparison.reference must be one of first"),
+        "periods": ("periods=[]", "periods must list at least one period"),
+        "exports": ("exports.csv.decimal=x", "exports.csv.decimal must be '.' or ','"),
+    }
+    assert set(bad) == {rule.__name__ for rule in stages.parameter_rules()}
+    assert len(stages.parameter_rules()) == len(bad)  # each rule once
+    with pytest.raises(ConfigError) as raised:
+        load_params(SAMPLE, [override for override, _ in bad.values()])
+    message = str(raised.value)
+    assert f"{len(bad)} problems" in message
+    for _, expected in bad.values():
+        assert expected in message
 
 
 @pytest.fixture

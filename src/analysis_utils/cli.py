@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from analysis_utils import privacy, runner
-    from analysis_utils.config import load_params
+    from analysis_utils.loader import load_params
 
     params = load_params(args.client, args.overrides)
     jobs = runner.preflight(params, args.period, args.out.resolve(), args.overrides, args.force)
@@ -161,7 +161,8 @@ def _summary_table(outcomes: Sequence) -> str:
 
 def _validate(args: argparse.Namespace) -> int:
     from analysis_utils import engine, overview, prep, privacy, sources
-    from analysis_utils.config import load_params, period_warnings
+    from analysis_utils.config import period_warnings
+    from analysis_utils.loader import load_params
 
     params = load_params(args.client, args.overrides)
     _warn_weak_salt(privacy.salt_from(params.values))  # as run does: the client report needs it
@@ -197,8 +198,8 @@ def _warn_weak_salt(salt: str) -> None:
 def _lookup(args: argparse.Namespace) -> int:
     """One line per pseudonym: pseudonym, customer id (and the periods, when they disagree)."""
     from analysis_utils import exports, report
-    from analysis_utils.config import load_params
     from analysis_utils.errors import DataError
+    from analysis_utils.loader import load_params
 
     params = load_params(args.client)
     client_dir = args.out.resolve() / params.client
@@ -238,8 +239,8 @@ def _lookup(args: argparse.Namespace) -> int:
 def _pdf(args: argparse.Namespace) -> int:
     """Print ``09_client_report.client.html`` of each chosen published period beside it as a PDF."""
     from analysis_utils import pdf, report
-    from analysis_utils.config import load_params
     from analysis_utils.errors import DataError
+    from analysis_utils.loader import load_params
 
     params = load_params(args.client)
     client_dir = args.out.resolve() / params.client

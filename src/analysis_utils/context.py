@@ -32,9 +32,10 @@ from analysis_utils import (
     risk,
     stages,
 )
-from analysis_utils.config import Period, RunParams, load_params, previous_period
+from analysis_utils.config import Period, RunParams, previous_period
 from analysis_utils.engine import connect
 from analysis_utils.io import write_parquet
+from analysis_utils.loader import load_params
 
 SCRATCH_DIR = paths.REPORTS_DIR / "_notebooks"
 """Where a notebook opened by hand or by nbval keeps the artifacts it computes (reused later by

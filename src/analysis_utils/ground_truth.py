@@ -13,14 +13,12 @@ from pathlib import Path
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score, roc_auc_score
 
-from analysis_utils import sample
-
-TRUTH_FILE_NAME = "customer_types.csv"
+from analysis_utils import paths, sample
 
 
 def planted_types(data_path: Path) -> pd.DataFrame | None:
     """``customer_id`` and ``planted_type`` from the truth file beside the data file, or None."""
-    truth_file = data_path.with_name(TRUTH_FILE_NAME)
+    truth_file = data_path.with_name(paths.TRUTH_FILE_NAME)
     if not truth_file.is_file():
         return None
     return pd.read_csv(truth_file, dtype=str, usecols=["customer_id", "planted_type"])

@@ -11,6 +11,7 @@ DATA_DIR = PROJECT_ROOT / "data"
 SAMPLE_DIR = DATA_DIR / "sample"
 RAW_DIR = DATA_DIR / "raw"
 REPORTS_DIR = PROJECT_ROOT / "reports"
+TRUTH_FILE_NAME = "customer_types.csv"  # planted customer types beside a synthetic data file
 EXPORTS_FOLDER = "exports"  # the CRM team's customer lists in a period folder (exports.FOLDER)
 
 

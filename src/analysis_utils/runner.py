@@ -38,8 +38,9 @@ from analysis_utils import (
     sources,
     stages,
 )
-from analysis_utils.config import RunParams, dump_params, load_params
+from analysis_utils.config import RunParams, dump_params
 from analysis_utils.errors import ConfigError, CrmError, write_error
+from analysis_utils.loader import load_params
 
 STAGE_NOTEBOOKS = tuple(stage.notebook for stage in stages.of_kind(stages.PERIOD))
 (COMPARISON_NOTEBOOK,) = (stage.notebook for stage in stages.of_kind(stages.COMPARISON))

@@ -66,6 +66,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis_utils import paths
 from analysis_utils.errors import ConfigError
 from analysis_utils.sample_sources import generate_sources
 
@@ -304,7 +305,7 @@ def messy_line_counts(n_generated_lines: int) -> dict[str, int]:
 def _sample_paths(out_dir: Path) -> dict[str, Path]:
     return {
         "transactions": out_dir / "transactions.csv",
-        "customer_types": out_dir / "customer_types.csv",
+        "customer_types": out_dir / paths.TRUTH_FILE_NAME,
         **{name: out_dir / f"{name}.csv" for name in SOURCE_FILES},
         "metadata": out_dir / "sample.json",
     }

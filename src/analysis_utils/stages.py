@@ -21,15 +21,14 @@ import json
 import os
 import platform
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis_utils import manifest, paths, privacy
+from analysis_utils import manifest, parameter_rules, paths, privacy
 from analysis_utils.config import RunParams, previous_period
 from analysis_utils.errors import ConfigError, CrmError
-from analysis_utils.ground_truth import TRUTH_FILE_NAME
 from analysis_utils.io import file_sha256
 
 PERIOD = "period"  # kind of a stage run once per client x period, into the period's run folder
@@ -48,6 +47,10 @@ EXECUTING = frozenset({"execution"})
 context.RunContext.require): how a stage runs, not what it computes, so outside every stage key."""
 
 
+Rule = Callable[[RunParams], list[str]]
+"""A parameter rule: the merged parameters in, one sentence per problem out."""
+
+
 @dataclass(frozen=True)
 class Stage:
     """One node of the graph: a notebook, what it reads and writes, and its parameter sections.
@@ -57,7 +60,9 @@ class Stage:
     period stage depends on its own period anyway. ``reads_previous``: artifacts of the previous
     period's run (config.previous_period) the stage reads; ``reads_reference``: those of the first
     declared period's run, read when the comparison scores on its scale (``comparison.reference:
-    first``); both are found in :data:`OTHER_PERIODS` (:func:`other_reads`).
+    first``); both are found in :data:`OTHER_PERIODS` (:func:`other_reads`). ``rules``: the value
+    rules of its parameter sections (analysis_utils.parameter_rules), which read only those
+    sections; the loader runs them before anything runs.
     """
 
     notebook: str
@@ -67,6 +72,7 @@ class Stage:
     kind: str = PERIOD
     reads_previous: tuple[str, ...] = ()
     reads_reference: tuple[str, ...] = ()
+    rules: tuple[Rule, ...] = ()
 
     @property
     def name(self) -> str:
@@ -86,24 +92,28 @@ STAGES = (
             "baskets.parquet",
         ),
         params=("client", "data", "prep", "engine"),
+        rules=(parameter_rules.data_prep,),
     ),
     Stage(
         "02_rfm.ipynb",
         reads=("orders.parquet",),
         writes=("customers.parquet", "rfm_thresholds.json"),
         params=("client", "data", "rfm"),
+        rules=(parameter_rules.rfm_scores,),
     ),
     Stage(
         "03_clustering.ipynb",
         reads=("customers.parquet",),
         writes=("clusters.parquet", "clustering_model.joblib"),
         params=("client", "data", "clustering"),
+        rules=(parameter_rules.clustering,),
     ),
     Stage(
         "04_value_matrix.ipynb",
         reads=("customers.parquet", "clusters.parquet"),
         writes=("value_matrix.parquet",),
         params=("client", "rfm.playbook_file", "value_matrix"),
+        rules=(parameter_rules.value_matrix,),
     ),
     Stage(
         "05_future_value.ipynb",
@@ -118,6 +128,7 @@ STAGES = (
             "churn_rule.json",
         ),
         params=("client", "data", "clv", "churn_risk"),
+        rules=(parameter_rules.future_value,),
     ),
     Stage(
         "06_customer_360.ipynb",
@@ -145,6 +156,7 @@ STAGES = (
             "campaigns",
             "basket",
         ),
+        rules=(parameter_rules.customer_360,),
     ),
     Stage(
         "09_client_report.ipynb",
@@ -179,15 +191,26 @@ STAGES = (
             "campaigns",
             "report",
         ),
+        rules=(parameter_rules.client_report,),
     ),
     Stage(
         "90_period_comparison.ipynb",
         reads=PERIOD_TABLES,
         writes=("kpi_trends.parquet",),  # and migration_<before>_<after>.parquet per compared pair
         params=("client", "data", "prep", "engine", "periods", "rfm", "comparison"),
+        rules=(parameter_rules.period_comparison,),
         kind=COMPARISON,
     ),
 )
+
+
+RUN_RULES = (parameter_rules.periods, parameter_rules.exports)
+"""Rules of what the runner does around the stages: the periods it plans, the customer lists it writes."""
+
+
+def parameter_rules(stages: Sequence[Stage] = STAGES) -> tuple[Rule, ...]:
+    """Every value rule of a run: the runner's, then each stage's in graph order (each once)."""
+    return tuple(dict.fromkeys((*RUN_RULES, *(rule for stage in stages for rule in stage.rules))))
 
 
 class GraphError(ValueError):
@@ -347,8 +370,8 @@ def record(stage: Stage, key: str | None, status: str, run_dir: Path) -> dict[st
 def stage_table(stages: Sequence[Stage] = STAGES) -> str:
     """The graph as a Markdown table (docs/architecture.md holds it; a test keeps the two equal)."""
     rows = [
-        "| stage | kind | reads | writes | parameters |",
-        "| --- | --- | --- | --- | --- |",
+        "| stage | kind | reads | writes | parameters | rules |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for stage in stages:
         cells = (
@@ -365,6 +388,7 @@ def stage_table(stages: Sequence[Stage] = STAGES) -> str:
             ),
             ", ".join(stage.writes),
             ", ".join(stage.params),
+            ", ".join(f"`parameter_rules.{rule.__name__}`" for rule in stage.rules),
         )
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
@@ -387,7 +411,7 @@ def _named_files(params: RunParams, sections: Sequence[str]) -> dict[str, Any]:
         if section != "periods":
             _collect_files(section, params.get(section), found)
     if "data" in sections:
-        found["truth"] = _sha256_or_none(params.data_path.with_name(TRUTH_FILE_NAME))
+        found["truth"] = _sha256_or_none(params.data_path.with_name(paths.TRUTH_FILE_NAME))
     return found
 
 

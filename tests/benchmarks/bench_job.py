@@ -497,7 +497,7 @@ def child_startup(client: str) -> dict:
     """What `crm-workbook run` does before its first job: imports, parameters, the data-file check."""
     started = time.perf_counter()
     from analysis_utils import io, runner
-    from analysis_utils.config import load_params
+    from analysis_utils.loader import load_params
 
     imported = time.perf_counter()
     params = load_params(client)
@@ -811,7 +811,7 @@ def main() -> int:
             print(json.dumps(child_import_groups(rest)))
         return 0
     from analysis_utils import runner
-    from analysis_utils.config import load_params
+    from analysis_utils.loader import load_params
 
     repeat = 1 if args.quick else args.repeat
     notebook_names = [*runner.STAGE_NOTEBOOKS, runner.COMPARISON_NOTEBOOK]

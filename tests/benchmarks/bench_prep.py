@@ -113,7 +113,7 @@ def client_file(data_path: Path, folder: Path) -> Path:
 def measure(client: str) -> dict:
     """Run in this process: stage 01 for the client file; seconds, peak MB and counts."""
     from analysis_utils import prep
-    from analysis_utils.config import load_params
+    from analysis_utils.loader import load_params
 
     params = load_params(client)
     started = time.perf_counter()
