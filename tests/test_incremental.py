@@ -40,7 +40,13 @@ def reports(sample_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def clustering_rerun(reports: Path) -> tuple[dict, str, dict]:
+def page_times(reports: Path) -> dict[str, int]:
+    """Modification time (ns) of every page of the published 2024 run before the re-run."""
+    return {page.name: page.stat().st_mtime_ns for page in (reports / "sample" / "2024").glob("*.html")}
+
+
+@pytest.fixture(scope="module")
+def clustering_rerun(reports: Path, page_times: dict[str, int]) -> tuple[dict, str, dict]:
     """The stage records before, and the stdout and stage records of a re-run with another k."""
     before = manifest.read(reports / "sample" / "2024")["stages"]
     return before, *run_2024(reports, "-p", CLUSTERING)
@@ -81,6 +87,26 @@ def test_reused_stages_hold_byte_identical_artifacts_and_notebooks(clustering_re
     assert after["03_clustering"]["writes"] != before["03_clustering"]["writes"]
 
 
+def test_reused_stages_keep_their_published_pages_and_executed_ones_get_new_pages(
+    clustering_rerun, reports, page_times
+):
+    """A reused stage's pages are the published files (same bytes, same modification time: not
+    rendered again); an executed stage's pages are rendered anew."""
+    before, _, after = clustering_rerun
+    folder = reports / "sample" / "2024"
+    for name, run in after.items():
+        assert set(run["pages"]) == {f"{name}.client.html", f"{name}.analyst.html"}
+        assert all(file_sha256(folder / page) == sha for page, sha in run["pages"].items())
+        rendered_again = {
+            page for page in run["pages"] if (folder / page).stat().st_mtime_ns != page_times[page]
+        }
+        if name in INDEPENDENT_OF_CLUSTERING:
+            assert run["pages"] == before[name]["pages"] and not rendered_again, name
+        else:
+            assert rendered_again == set(run["pages"]), name
+    assert after["03_clustering"]["pages"] != before["03_clustering"]["pages"]
+
+
 def test_run_index_names_the_reused_stages(clustering_rerun, reports):
     index = (reports / "sample" / "2024" / "index.html").read_text(encoding="utf-8")
     line = re.search(r"Reused from the earlier run[^<]*", index)
@@ -91,3 +117,14 @@ def test_force_executes_every_stage_even_with_nothing_changed(clustering_rerun, 
     stdout, after = run_2024(reports, "-p", CLUSTERING, "--force")
     assert set(statuses(after).values()) == {stages.EXECUTED}
     assert " reused " not in stdout
+
+
+def test_a_branding_change_renders_the_pages_of_reused_stages_again(clustering_rerun, reports):
+    """The pages' key holds the run's branding: a new "Prepared by" reaches every client page,
+    also those of stages whose artifacts are reused."""
+    _, after = run_2024(reports, "-p", CLUSTERING, "-p", "report.prepared_by=Jane <Doe> & Partners")
+    folder = reports / "sample" / "2024"
+    for name in INDEPENDENT_OF_CLUSTERING:
+        assert after[name]["status"] == stages.REUSED
+        page = (folder / f"{name}.client.html").read_text(encoding="utf-8")
+        assert "Prepared by Jane &lt;Doe&gt; &amp; Partners" in page, name

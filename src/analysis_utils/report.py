@@ -12,11 +12,13 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
+import hashlib
 import html
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import bleach
 import markupsafe
@@ -381,11 +383,31 @@ def render_stage(run_dir: Path, notebook: str) -> list[Path]:
     notebook_path = run_dir / notebook
     inert = make_inert(nbformat.read(notebook_path, as_version=4))
     written = []
-    for audience in AUDIENCES:
-        target = run_dir / f"{notebook_path.stem}.{audience}.html"
+    for audience, name in zip(AUDIENCES, page_names(notebook), strict=True):
+        target = run_dir / name
         target.write_text(_page(inert, notebook_path, audience, None), encoding="utf-8")
         written.append(target)
     return written
+
+
+def page_names(notebook: str) -> list[str]:
+    """The pages :func:`render_stage` writes for ``notebook``, one per audience."""
+    return [f"{Path(notebook).stem}.{audience}.html" for audience in AUDIENCES]
+
+
+def branding_fingerprint(run_dir: Path, period: str | None) -> dict[str, Any] | None:
+    """What a run's client pages take from its parameters besides their notebook: the branding of
+    :func:`run_branding`, the logo as the SHA-256 of its bytes (None: no params.yaml)."""
+    branding = run_branding(run_dir, period)
+    if branding is None:
+        return None
+    logo = branding.logo
+    return {
+        "client": branding.client,
+        "prepared_by": branding.prepared_by,
+        "report_date": None if branding.report_date is None else branding.report_date.isoformat(),
+        "logo": hashlib.sha256(logo.read_bytes()).hexdigest() if logo and logo.is_file() else None,
+    }
 
 
 def write_run_index(run_dir: Path) -> Path:

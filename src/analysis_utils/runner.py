@@ -384,8 +384,14 @@ class _Scheduler:
         if stage.kind == stages.PERIOD:
             key = stages.stage_key(stage, run.params, run.job.period, run.staging)
         published = Path(run.job.out_dir) / run.job.client / run.job.period
-        if key and stages.reuse(stage, key, published, run.published_stages.get(stage.name), run.staging):
-            self._stage_done(run, stage, key, stages.REUSED, time.perf_counter() - started)
+        record = run.published_stages.get(stage.name)
+        if key and stages.reuse(stage, key, published, record, run.staging):
+            pages = report.page_names(stage.notebook)
+            reused_pages = run.job.publish and stages.reuse_pages(
+                record, pages, _pages_key(run.staging, run.job.period, stage.notebook), published, run.staging
+            )
+            seconds = time.perf_counter() - started
+            self._stage_done(run, stage, key, stages.REUSED, seconds, render=not reused_pages)
             return True
         self._submit(run, stage, key, "execute")
         return False
@@ -424,12 +430,19 @@ class _Scheduler:
             self._stage_done(run, stage, key, stages.EXECUTED, seconds)
 
     def _stage_done(
-        self, run: _PeriodRun, stage: stages.Stage, key: str | None, status: str, seconds: float
+        self,
+        run: _PeriodRun,
+        stage: stages.Stage,
+        key: str | None,
+        status: str,
+        seconds: float,
+        render: bool = True,
     ) -> None:
-        """Record the stage, have its pages rendered (a published run's), and hard-link what it wrote
-        into each run that reads it from ``run``."""
+        """Record the stage, have its pages rendered (a published run's, unless ``render`` is false:
+        its published pages were reused), and hard-link what it wrote into each run that reads it
+        from ``run``."""
         run.done[stage.name] = (key, status)
-        if run.job.publish:
+        if run.job.publish and render:
             self._submit(run, stage, key, "render")
         run.timings[stage.notebook] = round(seconds, 3)
         word = "ok" if status == stages.EXECUTED else status
@@ -546,7 +559,17 @@ def _finish(
             timings["exports"] = round(time.perf_counter() - exports_started, 3)
         (staging / PID_FILE).unlink(missing_ok=True)  # not part of the run (tidying spares a young folder)
         by_name = {stage.name: stage for stage in stages.STAGES}
-        stage_runs = {name: stages.record(by_name[name], key, status, staging) for name, key, status in done}
+        stage_runs = {
+            name: stages.record(
+                by_name[name],
+                key,
+                status,
+                staging,
+                report.page_names(by_name[name].notebook),
+                _pages_key(staging, job.period, by_name[name].notebook),
+            )
+            for name, key, status in done
+        }
         manifest.write(staging, job, timings, time.time() - started, stage_runs)
         report.write_run_index(staging)
         final = client_dir / job.period
@@ -648,6 +671,13 @@ def _wants_pdf(staging: Path) -> bool:
     """``report.pdf`` of the run's resolved parameters (and a client report to print)."""
     values = yaml.safe_load((staging / "params.yaml").read_text(encoding="utf-8")) or {}
     return bool((values.get("report") or {}).get("pdf")) and (staging / pdf.CLIENT_REPORT).is_file()
+
+
+def _pages_key(staging: Path, period: str, notebook: str) -> str:
+    """The key of the pages of ``notebook`` executed in ``staging`` for ``period`` (stages.pages_key)."""
+    notebook_sha = io.file_sha256(staging / notebook) if (staging / notebook).is_file() else None
+    branding = report.branding_fingerprint(staging, None if period == COMPARISON else period)
+    return stages.pages_key(notebook_sha, branding)
 
 
 def _render(staging: Path, notebook: str) -> float:

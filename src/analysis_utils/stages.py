@@ -42,6 +42,7 @@ OTHER_PERIODS = "periods"
 """Folder of a period run holding, per other period (``periods/<name>/``), the artifacts of that
 period's run its stages read (hard links made by the runner when the other period's stage is done)."""
 PACKAGE = Path(__file__).parent  # analysis_utils: whose modules a stage's key covers
+RENDER_CODE = "import analysis_utils.report"  # the code that renders a stage's pages (pages_key)
 EXECUTING = frozenset({"execution"})
 """Modules that execute stage notebooks (a stand-alone notebook reaches them through
 context.RunContext.require): how a stage runs, not what it computes, so outside every stage key."""
@@ -322,28 +323,55 @@ def params_key(params: RunParams, period: str) -> str:
 @functools.cache
 def code_fingerprint(notebook: str) -> str:
     """SHA-256 of the package's modules that ``notebook`` imports, directly or through one another
-    (each file's name and bytes), with the Python and library versions. Modules only the runner
-    uses (runner, cli, kernels, report, exports ...) are not among them."""
+    (:func:`modules_fingerprint`). Modules only the runner uses (runner, cli, kernels, report,
+    exports ...) are not among them."""
+    cells = json.loads((paths.NOTEBOOKS_DIR / notebook).read_text(encoding="utf-8"))["cells"]
+    return modules_fingerprint(
+        "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+    )
+
+
+@functools.cache
+def modules_fingerprint(code: str) -> str:
+    """SHA-256 of the package's modules that the Python ``code`` imports, directly or through one
+    another (each file's name and bytes), with the Python and library versions."""
     versions = {"python": platform.python_version(), **manifest.package_versions()}
     digest = hashlib.sha256(json.dumps(versions, sort_keys=True).encode("utf-8"))
-    cells = json.loads((paths.NOTEBOOKS_DIR / notebook).read_text(encoding="utf-8"))["cells"]
-    code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
     for module in sorted(_imported_closure(code)):
         digest.update(f"{module}\n".encode())
         digest.update((PACKAGE / f"{module}.py").read_bytes())
     return digest.hexdigest()
 
 
+def pages_key(notebook_sha256: str | None, branding: Mapping[str, Any] | None) -> str:
+    """SHA-256 of what a stage's HTML pages are made from: its executed notebook, the run's branding
+    (report.branding_fingerprint) and the code that renders them (analysis_utils.report and what it
+    imports, with the library versions). Equal keys: the published pages can be reused."""
+    material = {
+        "notebook": notebook_sha256,
+        "branding": branding,
+        "code": modules_fingerprint(RENDER_CODE),
+    }
+    return _digest(material)
+
+
 def reuse(stage: Stage, key: str, published: Path, record: Mapping[str, Any] | None, run_dir: Path) -> bool:
     """Copy ``stage``'s artifacts and executed notebook from the ``published`` run into ``run_dir``
     when that run's manifest ``record`` of the stage has the same key and every file it lists is
-    there with the recorded SHA-256; whether it did. Files are hard-linked where the file system
-    allows (every writer replaces a file instead of writing into it), copied otherwise."""
+    there with the recorded SHA-256 (:func:`copy_verified`); whether it did."""
     if stage.kind != PERIOD or not record or record.get("key") != key:
         return False
     expected = {**record.get("writes", {}), stage.notebook: record.get("notebook_sha256")}
     if set(expected) != {*stage.writes, stage.notebook}:
         return False
+    return copy_verified(expected, published, run_dir)
+
+
+def copy_verified(expected: Mapping[str, str | None], published: Path, run_dir: Path) -> bool:
+    """Copy the files ``expected`` names (name -> SHA-256) from ``published`` into ``run_dir`` when
+    every one is there with its SHA-256; whether it did (nothing is left behind when it did not).
+    Files are hard-linked where the file system allows (every writer replaces a file instead of
+    writing into it), copied otherwise."""
     if not all(sha and _sha256_or_none(published / name) == sha for name, sha in expected.items()):
         return False
     try:
@@ -356,15 +384,39 @@ def reuse(stage: Stage, key: str, published: Path, record: Mapping[str, Any] | N
     return True
 
 
-def record(stage: Stage, key: str | None, status: str, run_dir: Path) -> dict[str, Any]:
+def record(
+    stage: Stage,
+    key: str | None,
+    status: str,
+    run_dir: Path,
+    pages: Sequence[str] = (),
+    pages_key: str | None = None,
+) -> dict[str, Any]:
     """The manifest's entry for one stage of a finished run: key, status (:data:`EXECUTED` or
-    :data:`REUSED`), and the SHA-256 of its executed notebook and of each artifact it wrote."""
-    return {
+    :data:`REUSED`), the SHA-256 of its executed notebook and of each artifact it wrote, and of each
+    of its HTML ``pages`` with the key they were made under (:func:`pages_key`)."""
+    entry = {
         "key": key,
         "status": status,
         "notebook_sha256": _sha256_or_none(run_dir / stage.notebook),
         "writes": {name: _sha256_or_none(run_dir / name) for name in stage.writes},
     }
+    if pages:
+        entry["pages_key"] = pages_key
+        entry["pages"] = {name: _sha256_or_none(run_dir / name) for name in pages}
+    return entry
+
+
+def reuse_pages(
+    record: Mapping[str, Any] | None, pages: Sequence[str], key: str, published: Path, run_dir: Path
+) -> bool:
+    """Copy a reused stage's HTML ``pages`` from the ``published`` run into ``run_dir`` when its
+    manifest ``record`` lists exactly those pages, made under the same :func:`pages_key` ``key``, and
+    each is there with its recorded SHA-256; whether it did (if not, the pages are rendered)."""
+    recorded = (record or {}).get("pages") or {}
+    if set(recorded) != set(pages) or (record or {}).get("pages_key") != key:
+        return False
+    return copy_verified(recorded, published, run_dir)
 
 
 def stage_table(stages: Sequence[Stage] = STAGES) -> str:
