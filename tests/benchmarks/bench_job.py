@@ -108,6 +108,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "bench"
 SAMPLE_CLIENT = ROOT / "params" / "clients" / "sample.yaml"
 UCI_CLIENT = ROOT / "params" / "clients" / "online_retail.yaml"
+BENCH_SALT = "bench-job-salt-not-for-client-reports"  # only when CRM_WORKBOOK_SALT is unset
 NOTEBOOKS = ROOT / "notebooks"
 BUSY_WARNING = 0.25
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # as runner caps them
@@ -297,7 +298,10 @@ def run_scenario(scenario: Scenario, variant: Variant, out: Path) -> dict:
 
 
 def run_command(command: list[str]) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    """Run one command; a client without a salt of its own (UCI) pseudonymises with the benchmark's
+    (the reports stay in a temporary folder)."""
+    env = {"CRM_WORKBOOK_SALT": BENCH_SALT, **os.environ}
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
 
