@@ -322,6 +322,39 @@ def test_pareto_f_stays_finite_where_the_plain_series_overflows():
     assert np.isfinite(alive).all() and ((alive > 0) & (alive < 1)).all()
 
 
+@pytest.mark.parametrize(
+    ("b", "c", "z"),
+    [
+        (168.0, 172.5, 0.99975497),  # c - b = 4.5: four steps down from q = 0.5
+        (463.8, 465.4, 0.99999485),  # c - b = 1.6, z a few millionths from 1 (a Pareto/NBD fit)
+        (5.5, 7.9, 0.99),
+        (2.0, 5.5, 0.5),
+        (3.0, 3.7, 0.9),  # c - b < 1: betainc directly
+    ],
+)
+def test_the_incomplete_beta_route_of_2f1_with_a_1_agrees_with_the_series(b, c, z):
+    fast = models._log_hyp2f1_unit_a(np.array([b]), np.array([c]), np.array([z]))[0]
+    assert fast == pytest.approx(models._log_hyp2f1_series(1.0, b, c, z), rel=1e-10)
+
+
+def test_2f1_with_a_1_near_z_1_is_finite_where_the_series_gives_up_and_matches_the_integral(monkeypatch):
+    """2F1(1, 463.8; 465.4; 1 - 4.4e-6): scipy overflows, the series needs more than its 4 million
+    terms (it used to cost a client's stage 05 eight minutes, hundreds of such points per fit);
+    the incomplete-beta route gives it at once, equal to Euler's integral computed by quadrature."""
+    from scipy import integrate
+
+    b, c, z = 463.8, 465.4, 0.9999956068
+    assert np.isnan(models._log_hyp2f1_series(1.0, b, c, z))
+    monkeypatch.setattr(models, "_log_hyp2f1_series", lambda *point: pytest.fail(f"series at {point}"))
+    value = models._log_hyp2f1(np.array([1.0]), np.array([b]), np.array([c]), np.array([z]))[0]
+    p, q = c - 1.0, 1.0 - (c - b)  # 2F1 = p z^-p (1-z)^(c-b-1) B_z(p, q); B_z with u = ln(1 - t)
+    incomplete, _ = integrate.quad(
+        lambda u: np.exp(q * u + (p - 1.0) * np.log1p(-np.exp(u))), np.log1p(-z), 0.0, limit=200
+    )
+    expected = np.log(p) - p * np.log(z) + (c - b - 1.0) * np.log1p(-z) + np.log(incomplete)
+    assert value == pytest.approx(expected, rel=1e-8)
+
+
 def test_the_hypergeometric_series_takes_over_where_scipy_overflows():
     assert np.exp(models._log_hyp2f1(1.0, 168.0, 172.5, 0.99975497)) == pytest.approx(48.2141, rel=1e-4)
     for a, b, c, z in ((0.5, 0.7, 2.0, 0.6), (3.0, 1.5, 6.2, 0.95), (1.0, 2.0, 3.0, 0.0)):

@@ -376,16 +376,52 @@ SERIES_TERMS = 4_194_304  # at most; beyond, the value is left NaN
 def _log_hyp2f1(a: Any, b: Any, c: Any, z: Any) -> np.ndarray:
     """ln 2F1(a, b; c; z) for a, b, c > 0 and 0 <= z < 1 (arrays broadcast): scipy's hyp2f1, and
     where that is not finite (it overflows for large b and c with z near 1 even when the value is
-    moderate: 2F1(1, 168; 172.5; 0.99975) = 48.2, scipy says inf) the power series itself."""
+    moderate: 2F1(1, 168; 172.5; 0.99975) = 48.2, scipy says inf) the incomplete beta function
+    when a = 1 (:func:`_log_hyp2f1_unit_a`, Pareto/NBD's case) and the power series itself where
+    that does not apply either."""
     a, b, c, z = np.broadcast_arrays(*(np.asarray(v, dtype="float64") for v in (a, b, c, z)))
     with np.errstate(divide="ignore"):
         values = np.log(special.hyp2f1(a, b, c, z))
     failed = ~np.isfinite(values)
     if failed.any():
         values = np.array(values, copy=True)
+        unit_a = failed & (a == 1.0)
+        values[unit_a] = _log_hyp2f1_unit_a(b[unit_a], c[unit_a], z[unit_a])
+        failed = ~np.isfinite(values)
         points = zip(a[failed], b[failed], c[failed], z[failed], strict=True)
         values[failed] = [_log_hyp2f1_series(*point) for point in points]
     return values
+
+
+def _log_hyp2f1_unit_a(b: np.ndarray, c: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """ln 2F1(1, b; c; z) for 0 < b < c, c > 1 and 0 < z < 1 (one-dimensional arrays), through the
+    incomplete beta function B_z(p, q) = integral of t^(p-1) (1-t)^(q-1) over [0, z]:
+
+    2F1(1, b; c; z) = (c-1) z^(1-c) (1-z)^(c-b-1) B_z(c-1, 1-(c-b))
+
+    (Euler's transformation, then B_z(p, q) = z^p/p 2F1(p, 1-q; p+1; z)). For q > 0, B_z is scipy's
+    regularised ``betainc`` times B(p, q). For q <= 0 (c - b >= 1: there the power series converges
+    like k^-(c-b) and needs millions of terms near z = 1) it comes down from q + n > 0 by parts,
+    B_z(p, q) = (z^p (1-z)^q - (p+q) B_z(p, q+1)) / (-q), in log space. NaN where this does not
+    apply: outside the domain, q a whole number <= 0, or a step whose two terms agree to 8 digits
+    (cancellation); :func:`_log_hyp2f1` then sums the series."""
+    p, q = c - 1.0, 1.0 - (c - b)
+    valid = (b > 0) & (p > 0) & (q < 1) & (z > 0) & (z < 1) & ~((q <= 0) & (q == np.round(q)))
+    steps = np.where(valid & (q <= 0), np.floor(-q) + 1.0, 0.0)  # to a positive q: q + steps
+    with np.errstate(all="ignore"):
+        upper = q + steps
+        log_b = np.log(special.betainc(p, upper, z)) + special.betaln(p, upper)
+        log_zp, log_rest = p * np.log(z), np.log1p(-z)
+        for step in range(int(steps.max(initial=0.0))):
+            down = steps > step
+            lower = upper - 1.0
+            log_first = log_zp + lower * log_rest  # ln z^p (1-z)^q at the lower q
+            ratio = np.exp(np.log(p + lower) + log_b - log_first)
+            valid &= ~down | (ratio < 1.0 - 1e-8)
+            log_b = np.where(down, log_first + np.log1p(-ratio) - np.log(-lower), log_b)
+            upper = np.where(down, lower, upper)
+        values = (c - b - 1.0) * log_rest + np.log(p) - log_zp + log_b
+    return np.where(valid & np.isfinite(values), values, np.nan)
 
 
 def _log_hyp2f1_series(a: float, b: float, c: float, z: float) -> float:
