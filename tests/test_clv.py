@@ -291,6 +291,18 @@ def test_calibration_end_defaults_to_the_middle_of_the_window_and_is_checked():
         clv_stage.calibration_end(SETTINGS | {"calibration_end": "2025-02-01"}, start, end, start)
 
 
+def test_a_window_starting_before_the_data_is_split_in_the_middle_of_what_the_data_cover():
+    """A trailing year over an export of five months (a monthly snapshot early in a client's log):
+    the split falls in the middle of those months, never before the first order, where no customer
+    would be in the calibration part (the holdout tracking then failed on an empty calibration)."""
+    start, end, first_order = datetime(2022, 6, 1), datetime(2023, 6, 1), datetime(2023, 1, 1, 9, 30)
+    assert clv_stage.calibration_end(SETTINGS, start, end, first_order) == datetime(2023, 3, 17)
+    with pytest.raises(
+        ConfigError, match="clv.calibration_end 2022-12-01 must fall inside the period's data"
+    ):
+        clv_stage.calibration_end(SETTINGS | {"calibration_end": "2022-12-01"}, start, end, first_order)
+
+
 # ---------------------------------------------------------------------------- trust and risk
 
 

@@ -80,17 +80,21 @@ def nonpositive_value_customers(summary: pd.DataFrame) -> int:
 def calibration_end(
     settings: Mapping[str, Any], start: datetime | None, end: datetime, first_order: datetime
 ) -> datetime:
-    """``clv.calibration_end`` when set, else the midpoint (whole days) of the observation window,
-    which starts at the window start or, for an all-history period, at the first order."""
+    """``clv.calibration_end`` when set, else the midpoint (whole days) of the part of the window the
+    data cover: from the later of the window start and the first order's day (a window that starts
+    before the export does, such as a trailing year over a log of five months, is split in the
+    middle of those five months; with the split before the first order no customer would be in the
+    calibration part), to the end. An all-history period starts at the first order."""
+    first_day = datetime.combine(first_order.date(), datetime.min.time())
+    origin = max(start, first_day) if start else first_day
     if settings["calibration_end"]:
         chosen = datetime.fromisoformat(str(settings["calibration_end"]))
     else:
-        origin = start or datetime.combine(first_order.date(), datetime.min.time())
         chosen = origin + timedelta(days=(end - origin).days // 2)
-    if not (start or first_order) < chosen < end:
+    if not max(start or first_order, first_order) < chosen < end:
         raise ConfigError(
-            f"clv.calibration_end {chosen:%Y-%m-%d} must fall inside the period "
-            f"({(start or first_order):%Y-%m-%d} to {end:%Y-%m-%d})"
+            f"clv.calibration_end {chosen:%Y-%m-%d} must fall inside the period's data "
+            f"(after {max(start or first_order, first_order):%Y-%m-%d}, before {end:%Y-%m-%d})"
         )
     return chosen
 
@@ -124,7 +128,7 @@ def future_value(
     lets the models see each customer's whole history in the export (left truncation): the clock
     starts at the first purchase in the export, and customers who bought only before the window
     count in the fit (their silence since is what identifies dropout). The split stays in the
-    middle of the window.
+    middle of the window (of the part of it the data cover, :func:`calibration_end`).
     """
     time_unit = settings["time_unit"]
     basis = clv.value_basis(orders, earlier)
