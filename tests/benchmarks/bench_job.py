@@ -554,8 +554,9 @@ def measure_startup(clients: dict[str, Path], repeat: int) -> dict[str, dict]:
 
 
 def run_children(args: list[str], count: int, capped: bool) -> list[dict]:
-    """``count`` copies of this script's child mode at once; the JSON each prints last."""
-    env = dict(os.environ)
+    """``count`` copies of this script's child mode at once; the JSON each prints last (a client
+    without a salt of its own gets the benchmark's, as in :func:`run_command`)."""
+    env = {"CRM_WORKBOOK_SALT": BENCH_SALT, **os.environ}
     if capped:
         env.update(dict.fromkeys(THREAD_VARIABLES, "1"))
     command = [sys.executable, __file__, "--child", *args]
