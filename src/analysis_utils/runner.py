@@ -388,7 +388,7 @@ class _Scheduler:
         if key and stages.reuse(stage, key, published, record, run.staging):
             pages = report.page_names(stage.notebook)
             reused_pages = run.job.publish and stages.reuse_pages(
-                record, pages, _pages_key(run.staging, run.job.period, stage.notebook), published, run.staging
+                record, pages, _branding(run.staging, run.job.period), published, run.staging
             )
             seconds = time.perf_counter() - started
             self._stage_done(run, stage, key, stages.REUSED, seconds, render=not reused_pages)
@@ -559,14 +559,10 @@ def _finish(
             timings["exports"] = round(time.perf_counter() - exports_started, 3)
         (staging / PID_FILE).unlink(missing_ok=True)  # not part of the run (tidying spares a young folder)
         by_name = {stage.name: stage for stage in stages.STAGES}
+        branding = _branding(staging, job.period)
         stage_runs = {
             name: stages.record(
-                by_name[name],
-                key,
-                status,
-                staging,
-                report.page_names(by_name[name].notebook),
-                _pages_key(staging, job.period, by_name[name].notebook),
+                by_name[name], key, status, staging, report.page_names(by_name[name].notebook), branding
             )
             for name, key, status in done
         }
@@ -673,11 +669,9 @@ def _wants_pdf(staging: Path) -> bool:
     return bool((values.get("report") or {}).get("pdf")) and (staging / pdf.CLIENT_REPORT).is_file()
 
 
-def _pages_key(staging: Path, period: str, notebook: str) -> str:
-    """The key of the pages of ``notebook`` executed in ``staging`` for ``period`` (stages.pages_key)."""
-    notebook_sha = io.file_sha256(staging / notebook) if (staging / notebook).is_file() else None
-    branding = report.branding_fingerprint(staging, None if period == COMPARISON else period)
-    return stages.pages_key(notebook_sha, branding)
+def _branding(staging: Path, period: str) -> dict[str, Any] | None:
+    """What the run's pages take from its parameters (report.branding_fingerprint; stages.pages_key)."""
+    return report.branding_fingerprint(staging, None if period == COMPARISON else period)
 
 
 def _render(staging: Path, notebook: str) -> float:

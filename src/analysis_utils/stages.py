@@ -390,11 +390,12 @@ def record(
     status: str,
     run_dir: Path,
     pages: Sequence[str] = (),
-    pages_key: str | None = None,
+    branding: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest's entry for one stage of a finished run: key, status (:data:`EXECUTED` or
     :data:`REUSED`), the SHA-256 of its executed notebook and of each artifact it wrote, and of each
-    of its HTML ``pages`` with the key they were made under (:func:`pages_key`)."""
+    of its HTML ``pages`` with the key they were made under (:func:`pages_key` of the notebook and
+    the run's ``branding``)."""
     entry = {
         "key": key,
         "status": status,
@@ -402,19 +403,27 @@ def record(
         "writes": {name: _sha256_or_none(run_dir / name) for name in stage.writes},
     }
     if pages:
-        entry["pages_key"] = pages_key
+        entry["pages_key"] = pages_key(entry["notebook_sha256"], branding)
         entry["pages"] = {name: _sha256_or_none(run_dir / name) for name in pages}
     return entry
 
 
 def reuse_pages(
-    record: Mapping[str, Any] | None, pages: Sequence[str], key: str, published: Path, run_dir: Path
+    record: Mapping[str, Any] | None,
+    pages: Sequence[str],
+    branding: Mapping[str, Any] | None,
+    published: Path,
+    run_dir: Path,
 ) -> bool:
-    """Copy a reused stage's HTML ``pages`` from the ``published`` run into ``run_dir`` when its
-    manifest ``record`` lists exactly those pages, made under the same :func:`pages_key` ``key``, and
-    each is there with its recorded SHA-256; whether it did (if not, the pages are rendered)."""
-    recorded = (record or {}).get("pages") or {}
-    if set(recorded) != set(pages) or (record or {}).get("pages_key") != key:
+    """Copy the HTML ``pages`` of a stage just reused (:func:`reuse`: its notebook is the recorded
+    one) from the ``published`` run into ``run_dir`` when its manifest ``record`` lists exactly those
+    pages, made under the :func:`pages_key` of that notebook and this run's ``branding``, and each is
+    there with its recorded SHA-256; whether it did (if not, the pages are rendered)."""
+    record = record or {}
+    recorded = record.get("pages") or {}
+    if set(recorded) != set(pages) or record.get("pages_key") != pages_key(
+        record.get("notebook_sha256"), branding
+    ):
         return False
     return copy_verified(recorded, published, run_dir)
 
