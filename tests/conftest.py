@@ -1,11 +1,13 @@
 """Shared fixtures. The sample client's data is generated once per session (cheap when current).
 
-``sample_run`` runs the whole sample job once per session (once per pytest-xdist worker, about
-30 s) for every test module that looks at a published report.
+``sample_run`` runs the whole sample job once per session (one run shared by the pytest-xdist
+workers, about 30-90 s) for every test module that looks at a published report.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,13 +36,29 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         context.clear_scratch()
 
 
+FIRST_MODULES = ("test_spark_cluster.py",)
+"""Modules collected first: the Spark cluster run spends minutes mostly waiting on the cluster, so
+with pytest-xdist it is best started at once, beside the other worker's tests, not left for last."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in FIRST_MODULES)  # stable: order kept otherwise
+
+
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Both sample periods, run once in parallel into a temporary reports folder."""
-    out = tmp_path_factory.mktemp("reports")
-    result = run_cli("run", "params/clients/sample.yaml", "--out", str(out), "--jobs", "2")
-    assert result.returncode == 0, result.stderr
-    assert f"Report: {out / 'sample' / 'index.html'}" in result.stdout
+    """Both sample periods, run once in parallel into a temporary reports folder, shared by the
+    session's pytest-xdist workers: the first to ask runs it (holding a lock the others wait on),
+    the others read its report. Tests read it and copy it, never change it."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the workers' common folder
+    out = shared / "sample-reports"
+    with (shared / "sample-reports.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (out / "sample" / "index.html").is_file():
+            result = run_cli("run", "params/clients/sample.yaml", "--out", str(out), "--jobs", "2")
+            assert result.returncode == 0, result.stderr
+            assert f"Report: {out / 'sample' / 'index.html'}" in result.stdout
     return out / "sample"
 
 

@@ -141,3 +141,19 @@ def test_the_segment_sentence_warns_when_the_interval_is_narrower_than_the_model
     held = outlook.segment_interval_sentence(table, 12, "GBP", holdout_error=0.005)
     assert "narrower" not in held and held.startswith("Champions are worth")
     assert outlook.segment_interval_sentence(None, 12, "GBP") == ""
+
+
+def test_group_sums_add_each_groups_customers_and_leave_empty_groups_at_zero():
+    values = np.array([[1.0, 2.0, 4.0, 8.0], [10.0, 20.0, 40.0, 80.0]])  # two rows, four customers
+    codes = np.array([2, 0, 2, 0])
+    assert clv_value.group_sums(values, codes, 4).tolist() == [[10.0, 0.0, 5.0, 0.0], [100.0, 0.0, 50.0, 0.0]]
+    assert clv_value.group_sums(values[:, :0], codes[:0], 2).tolist() == [[0.0, 0.0], [0.0, 0.0]]
+
+
+def test_group_sums_agree_with_summing_each_group_alone():
+    rng = np.random.default_rng(7)
+    values, codes = rng.gamma(2.0, 50.0, size=(3, 5, 20_000)), rng.integers(0, 9, size=20_000)
+    sums = clv_value.group_sums(values, codes, 10)
+    expected = np.stack([values[..., codes == g].sum(axis=-1) for g in range(10)], axis=-1)
+    np.testing.assert_allclose(sums, expected, rtol=1e-12)
+    assert (sums[..., 9] == 0).all()

@@ -113,10 +113,60 @@ def test_run_index_names_the_reused_stages(clustering_rerun, reports):
     assert line and line.group().endswith(": 01_data_prep, 02_rfm, 05_future_value.")
 
 
-def test_force_executes_every_stage_even_with_nothing_changed(clustering_rerun, reports):
-    stdout, after = run_2024(reports, "-p", CLUSTERING, "--force")
+def test_force_executes_every_stage_and_gives_the_published_bytes_again(
+    clustering_rerun, reports, sample_run
+):
+    """``--force`` executes every stage and writes the customer lists again; with the session run's
+    input and parameters, every data artifact comes out byte-identical to that run's."""
+    stdout, after = run_2024(reports, "--force")
     assert set(statuses(after).values()) == {stages.EXECUTED}
     assert " reused " not in stdout
+    assert manifest.read(reports / "sample" / "2024")["exports_run"]["status"] == stages.EXECUTED
+    assert data_files(reports / "sample" / "2024") == data_files(sample_run / "2024")
+
+
+@pytest.fixture(scope="module")
+def unchanged_rerun(sample_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A copy of the session's sample run (both periods and the comparison), run again with nothing
+    changed: the reports folder and the stdout."""
+    out = tmp_path_factory.mktemp("unchanged")
+    shutil.copytree(sample_run, out / "sample")
+    result = run_cli("run", CLIENT, "--out", str(out), "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    return out, result.stdout
+
+
+def test_a_rerun_with_nothing_changed_reuses_every_stage_the_comparison_and_the_lists(unchanged_rerun):
+    out, stdout = unchanged_rerun
+    assert " ok (" not in stdout  # no notebook executed
+    for period in ("2023", "2024", "comparison"):
+        runs = manifest.read(out / "sample" / period)["stages"]
+        assert runs and set(statuses(runs).values()) == {stages.REUSED}, period
+    assert "sample/comparison: 90_period_comparison.ipynb reused" in stdout
+    for period in ("2023", "2024"):
+        assert manifest.read(out / "sample" / period)["exports_run"]["status"] == stages.REUSED
+        index = (out / "sample" / period / "index.html").read_text(encoding="utf-8")
+        assert re.search(r"Reused from the earlier run[^<]*, the customer lists\.", index), period
+
+
+def test_a_rerun_with_nothing_changed_publishes_the_same_files(unchanged_rerun, sample_run):
+    """Artifacts, migration matrices, customer lists and pages are the published ones, byte for byte."""
+    out, _ = unchanged_rerun
+    for period in ("2023", "2024", "comparison"):
+        again, before = out / "sample" / period, sample_run / period
+        assert data_files(again) == data_files(before), period
+        pages = {p.name for p in before.glob("*.html")} - {"index.html"}
+        assert pages and all((again / p).read_bytes() == (before / p).read_bytes() for p in pages), period
+    exported = sorted((sample_run / "2024" / "exports").iterdir())
+    assert exported and all(
+        (out / "sample" / "2024" / "exports" / p.name).read_bytes() == p.read_bytes() for p in exported
+    )
+
+
+def data_files(folder: Path) -> dict[str, str]:
+    """SHA-256 of each data artifact of a run folder (Parquet, JSON but the manifest)."""
+    files = [p for pattern in ("*.parquet", "*.json") for p in folder.glob(pattern)]
+    return {p.name: file_sha256(p) for p in files if p.name != manifest.FILE_NAME}
 
 
 def test_a_branding_change_renders_the_pages_of_reused_stages_again(clustering_rerun, reports):

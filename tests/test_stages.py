@@ -185,6 +185,65 @@ def test_reuse_needs_the_same_key_and_the_recorded_files(tmp_path):
     assert {p.name: p.read_text() for p in staging.iterdir()} == {n: n for n in (*one.writes, one.notebook)}
 
 
+def test_the_comparison_is_reused_with_the_migration_files_it_recorded_and_nothing_else(tmp_path):
+    published, staging = tmp_path / "published", tmp_path / "staging"
+    published.mkdir()
+    staging.mkdir()
+    (compare,) = stages.of_kind(stages.COMPARISON)
+    files = (*compare.writes, "migration_2023_2024.parquet", compare.notebook)
+    for name in files:
+        (published / name).write_text(name)
+    record = stages.record(compare, "k1", stages.EXECUTED, published)
+    assert set(record["writes"]) == {*compare.writes, "migration_2023_2024.parquet"}
+    assert stages.reuse(compare, "k1", published, record, staging)
+    assert {p.name for p in staging.iterdir()} == set(files)
+    foreign = {
+        **record,
+        "writes": {**record["writes"], "customers.parquet": record["writes"]["kpi_trends.parquet"]},
+    }
+    assert not stages.reuse(compare, "k1", published, foreign, tmp_path / "elsewhere")
+    assert not stages.reuse(compare, None, published, {**record, "key": None}, staging)
+
+
+def test_the_comparison_key_follows_every_declared_periods_published_tables(sample_params, tmp_path):
+    """The comparison reads the client folder's period runs: its key changes with any of their
+    tables, and there is none when a period's run lacks them (then it computes them on its own)."""
+    params = sample_params()
+    (compare,) = stages.of_kind(stages.COMPARISON)
+    client_dir = tmp_path / "sample"
+    for period in params.periods:
+        (client_dir / period.name).mkdir(parents=True)
+        for name in compare.reads:
+            (client_dir / period.name / name).write_text(f"{period.name}/{name}")
+    run_dir = client_dir / ".comparison.partial-1"
+    key = stages.stage_key(compare, params, stages.COMPARISON, run_dir)
+    assert key and key == stages.stage_key(compare, params, stages.COMPARISON, client_dir / "comparison")
+    first = client_dir / params.periods[0].name / "customers.parquet"
+    first.write_text("other customers")
+    assert stages.stage_key(compare, params, stages.COMPARISON, run_dir) not in {None, key}
+    first.unlink()
+    assert stages.stage_key(compare, params, stages.COMPARISON, run_dir) is None
+
+
+def test_the_exports_key_follows_the_run_folders_artifacts_parameters_and_salt(
+    sample_params, tmp_path, monkeypatch
+):
+    params = sample_params()
+    (tmp_path / "params.yaml").write_text("client: {}\n")
+    (tmp_path / "customers.parquet").write_text("customers")
+    key = stages.exports_key(params, "2024", tmp_path)
+    assert key == stages.exports_key(params, "2024", tmp_path)
+    assert stages.exports_key(params, "2023", tmp_path) != key
+    (tmp_path / "churn_rule.json").write_text("{}")
+    with_rule = stages.exports_key(params, "2024", tmp_path)
+    assert with_rule != key
+    (tmp_path / "params.yaml").write_text("client: {name: other}\n")
+    other_params = stages.exports_key(params, "2024", tmp_path)
+    assert other_params != with_rule
+    monkeypatch.setenv("CRM_WORKBOOK_SALT", "another-salt-for-the-lists")
+    assert stages.exports_key(sample_params(), "2024", tmp_path) != other_params
+
+
 def test_standalone_scratch_folder_follows_the_parameters(sample_params):
     params, other = sample_params(), sample_params("clustering.k=3")
     period = params.period("2024")

@@ -92,7 +92,7 @@ def customer_values(
     discount = (1 + settings["annual_discount_rate"]) ** (-months[1:] / 12)
     spend = value_per_purchase(spend_params, summary, spend_model)
     alive = model.p_alive(params, x, t_x, T)
-    value_if_active = spend * (np.diff(if_alive, axis=1) @ discount)
+    value_if_active = spend * (np.diff(if_alive, axis=1) * discount).sum(axis=1)  # no BLAS: see group_sums
     values = pd.DataFrame(
         {
             "customer_id": summary["customer_id"].to_numpy(),
@@ -172,6 +172,22 @@ def parameter_draws(
 # ---------------------------------------------------------------------------- intervals
 
 
+def group_sums(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Sums of ``values`` (any leading axes, customers last) per group of customers (``codes``: each
+    customer's group number, 0 .. ``n_groups`` - 1); groups last.
+
+    Summed by numpy's own reduction over each group's customers, not by a matrix product: BLAS
+    splits a product among its threads, and the order of the additions (so the last bits of each
+    sum) would then depend on how many threads the process has, which ``--jobs`` changes."""
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(ordered) else np.array([], int)
+    sums = np.zeros((*values.shape[:-1], n_groups))
+    if len(starts):
+        sums[..., ordered[starts]] = np.add.reduceat(values[..., order], starts, axis=-1)
+    return sums
+
+
 def percentiles(draws: np.ndarray, levels: list[float]) -> list[np.ndarray]:
     """The ``levels`` quantiles (0-1) of ``draws`` over its axis 1, NaN left out, interpolated
     linearly between order statistics as np.quantile does; vectorised (np.nanquantile loops over
@@ -222,8 +238,7 @@ def value_intervals(
         low, high = percentiles(stacked, quantiles)
         for k, name in enumerate(INTERVAL_OF):
             bounds[f"{name}_low"][part], bounds[f"{name}_high"][part] = low[k], high[k]
-        membership = np.eye(len(labels))[codes[part]]  # chunk x groups, one-hot
-        totals += np.nan_to_num(stacked[1:]) @ membership
+        totals += group_sums(np.nan_to_num(stacked[1:]), codes[part], len(labels))
     per_customer = pd.DataFrame({"customer_id": summary["customer_id"].to_numpy(), **bounds})
     if groups is None:
         return per_customer, None

@@ -620,7 +620,7 @@ def build(run_dir: Path, period_name: str) -> Exports:
     the run's salt (privacy.salt_from: CRM_WORKBOOK_SALT first, as the client report).
     """
     run_dir = Path(run_dir)
-    params = _run_params(run_dir)
+    params = run_params(run_dir)
     settings = csv_settings(params.values)
     customers = pd.read_parquet(run_dir / "customers.parquet")
     extra = {file: pd.read_parquet(run_dir / file) for file in SOURCES if (run_dir / file).is_file()}
@@ -694,6 +694,13 @@ def write_exports(run_dir: Path, period_name: str) -> list[Path]:
     return written
 
 
+def run_params(run_dir: Path) -> RunParams:
+    """The resolved parameters of the run in ``run_dir`` (its params.yaml)."""
+    source = run_dir / "params.yaml"
+    values = yaml.safe_load(source.read_text(encoding="utf-8"))
+    return RunParams(client=run_dir.parent.name, source=source, values=values)
+
+
 def pseudonym_key(table: pd.DataFrame) -> pd.DataFrame:
     """Columns ``pseudonym`` and ``customer id`` of every customer of ``table``, by pseudonym."""
     key = table[["pseudonym", "customer_id"]].rename(columns={"customer_id": "customer id"})
@@ -731,12 +738,6 @@ def read_key(run_dir: Path) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _run_params(run_dir: Path) -> RunParams:
-    source = run_dir / "params.yaml"
-    values = yaml.safe_load(source.read_text(encoding="utf-8"))
-    return RunParams(client=run_dir.parent.name, source=source, values=values)
 
 
 def _declared(params: RunParams, name: str) -> bool:

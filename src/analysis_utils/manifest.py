@@ -47,12 +47,14 @@ def build(
     timings: dict[str, float],
     total_seconds: float,
     stage_runs: Mapping[str, Mapping[str, Any]] | None = None,
+    exports_run: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything needed to reproduce and audit a run, as a JSON-able dict.
 
     Keys: client, period, params (resolved), input (path, sha256, bytes), artifacts (rows
     and sha256 per Parquet file), exports (sha256 per file of the ``exports`` folder, by its path
-    there), stages (per stage: its key, whether it was executed or reused,
+    there), exports_run (the exports' key, ``stages.exports_key``, and whether they were executed
+    or reused; absent for the comparison), stages (per stage: its key, whether it was executed or reused,
     the SHA-256 of its executed notebook and of each artifact it wrote: ``stages.record``),
     data_quality (rows per rule), versions, git, engine (backend, lines and files read),
     created_at (UTC), seconds per notebook and in total.
@@ -63,7 +65,7 @@ def build(
         path.name: {"rows": pq.read_metadata(path).num_rows, "sha256": file_sha256(path)}
         for path in sorted(run_dir.glob("*.parquet"))
     }
-    return {
+    content = {
         "client": job.client,
         "period": next((p for p in params["periods"] if p["name"] == job.period), {"name": job.period}),
         "client_file": job.client_file,
@@ -80,6 +82,9 @@ def build(
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "seconds": {**timings, "total": round(total_seconds, 3)},
     }
+    if exports_run:
+        content["exports_run"] = dict(exports_run)
+    return content
 
 
 def write(
@@ -88,10 +93,11 @@ def write(
     timings: dict[str, float],
     total_seconds: float,
     stage_runs: Mapping[str, Mapping[str, Any]] | None = None,
+    exports_run: Mapping[str, Any] | None = None,
 ) -> Path:
     """Build the manifest (:func:`build`) and save it as ``manifest.json`` in the run folder."""
     path = run_dir / FILE_NAME
-    content = build(run_dir, job, timings, total_seconds, stage_runs)
+    content = build(run_dir, job, timings, total_seconds, stage_runs, exports_run)
     try:
         path.write_text(json.dumps(content, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     except OSError as err:  # full disk: the system does not name the file
@@ -104,12 +110,12 @@ def read(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / FILE_NAME).read_text(encoding="utf-8"))
 
 
-def stage_runs(run_dir: Path) -> dict[str, Any]:
-    """The ``stages`` entry of a published run's manifest; empty when the folder, its manifest or
-    the entry is missing or unreadable (nothing of that run is then reused)."""
+def entry(run_dir: Path, name: str) -> dict[str, Any]:
+    """The entry ``name`` (``stages``, ``exports`` ...) of a published run's manifest; empty when the
+    folder, its manifest or the entry is missing or unreadable (nothing of that run is then reused)."""
     try:
-        return dict(read(run_dir).get("stages") or {})
-    except (OSError, ValueError, AttributeError):
+        return dict(read(run_dir).get(name) or {})
+    except (OSError, ValueError, AttributeError, TypeError):
         return {}
 
 

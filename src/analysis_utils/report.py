@@ -439,11 +439,15 @@ def write_run_index(run_dir: Path) -> Path:
         f"<td class=n>{info['rows']:,} rows</td></tr>"
         for name, info in manifest["artifacts"].items()
     )
-    reused = ", ".join(  # stages copied from the period's earlier run, whose stage keys were the same
+    reused_names = [  # copied from the period's earlier run, whose keys were the same
         html.escape(name) for name, run in manifest.get("stages", {}).items() if run["status"] == "reused"
-    )
-    if reused:
-        reused = f"<p class=muted>Reused from the earlier run (same inputs, parameters, code): {reused}.</p>"
+    ]
+    if manifest.get("exports_run", {}).get("status") == "reused":
+        reused_names.append("the customer lists")
+    reused = ""
+    if reused_names:
+        listed = ", ".join(reused_names)
+        reused = f"<p class=muted>Reused from the earlier run (same inputs, parameters, code): {listed}.</p>"
     body = (
         f"<h1>{html.escape(manifest['params']['client']['name'])}: period {html.escape(period['name'])}</h1>"
         f"<p class=muted>{html.escape(when)};"

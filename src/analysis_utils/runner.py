@@ -300,7 +300,7 @@ class _Scheduler:
             self.params[cache_key] = load_params(job.client_file, job.overrides)
         params = self.params[cache_key]
         published = Path(job.out_dir) / job.client / job.period
-        records = {} if job.force or job.period == COMPARISON else manifest.stage_runs(published)
+        records = {} if job.force else manifest.entry(published, "stages")
         todo = [stages.by_notebook(notebook) for notebook in job.notebooks]
         staging = start_staging(Path(job.out_dir) / job.client, job.period)
         run = _PeriodRun(job, params, staging, todo, records)
@@ -380,12 +380,10 @@ class _Scheduler:
         """Reuse ``stage`` from the published run and have its pages rendered (True: what reads it may
         start now), or submit it to a worker (False)."""
         started = time.perf_counter()
-        key = None
-        if stage.kind == stages.PERIOD:
-            key = stages.stage_key(stage, run.params, run.job.period, run.staging)
+        key = stages.stage_key(stage, run.params, run.job.period, run.staging)
         published = Path(run.job.out_dir) / run.job.client / run.job.period
         record = run.published_stages.get(stage.name)
-        if key and stages.reuse(stage, key, published, record, run.staging):
+        if stages.reuse(stage, key, published, record, run.staging):
             pages = report.page_names(stage.notebook)
             reused_pages = run.job.publish and stages.reuse_pages(
                 record, pages, _branding(run.staging, run.job.period), published, run.staging
@@ -553,9 +551,10 @@ def _finish(
             pdf_started = time.perf_counter()
             pdf.print_pdf(staging / pdf.CLIENT_REPORT)
             timings["pdf"] = round(time.perf_counter() - pdf_started, 3)
+        exports_run = None
         if job.period != COMPARISON:  # customer lists for the CRM team (raw ids: analyst index only)
             exports_started = time.perf_counter()
-            exports.write_exports(staging, job.period)
+            exports_run = _exports(job, staging)
             timings["exports"] = round(time.perf_counter() - exports_started, 3)
         (staging / PID_FILE).unlink(missing_ok=True)  # not part of the run (tidying spares a young folder)
         by_name = {stage.name: stage for stage in stages.STAGES}
@@ -566,7 +565,7 @@ def _finish(
             )
             for name, key, status in done
         }
-        manifest.write(staging, job, timings, time.time() - started, stage_runs)
+        manifest.write(staging, job, timings, time.time() - started, stage_runs, exports_run)
         report.write_run_index(staging)
         final = client_dir / job.period
         _publish(staging, final)
@@ -577,6 +576,21 @@ def _finish(
         return Outcome(job.label, "failed", time.time() - started, str(kept), message, timings)
     _progress(job, f"published ({time.time() - started:.1f} s)")
     return Outcome(job.label, "ok", time.time() - started, str(final / "index.html"), "", timings)
+
+
+def _exports(job: Job, staging: Path) -> dict[str, str]:
+    """Write the period's customer lists (exports.write_exports) into ``staging``, or hard-link the
+    published run's when its manifest recorded the same exports key (stages.exports_key) and each
+    of its files is there with the recorded SHA-256 (never with ``--force``); the manifest's
+    ``exports_run`` record: the key and whether the lists were executed or reused."""
+    key = stages.exports_key(exports.run_params(staging), job.period, staging)
+    published = Path(job.out_dir) / job.client / job.period
+    recorded = {} if job.force else manifest.entry(published, "exports_run")
+    files = {f"{exports.FOLDER}/{name}": sha for name, sha in manifest.entry(published, "exports").items()}
+    if recorded.get("key") == key and files and stages.copy_verified(files, published, staging):
+        return {"key": key, "status": stages.REUSED}
+    exports.write_exports(staging, job.period)
+    return {"key": key, "status": stages.EXECUTED}
 
 
 def start_staging(client_dir: Path, period: str) -> Path:

@@ -15,6 +15,7 @@ keys agree compute the same artifacts, so the later run may copy them instead of
 from __future__ import annotations
 
 import ast
+import fnmatch
 import functools
 import hashlib
 import json
@@ -38,11 +39,15 @@ EXECUTED, REUSED = "executed", "reused"  # how a stage's outputs came into a run
 PERIOD_TABLES = ("orders.parquet", "customer_history.parquet", "earlier_orders.parquet", "customers.parquet")
 """Stages 01-02's tables of a period, as comparison.PeriodTables holds them (stages 06, 09 and the
 comparison read them all)."""
+MIGRATIONS = "migration_*.parquet"
+"""The comparison's migration matrices, one ``migration_<before>_<after>.parquet`` per compared pair
+(their names depend on the declared periods)."""
 OTHER_PERIODS = "periods"
 """Folder of a period run holding, per other period (``periods/<name>/``), the artifacts of that
 period's run its stages read (hard links made by the runner when the other period's stage is done)."""
 PACKAGE = Path(__file__).parent  # analysis_utils: whose modules a stage's key covers
 RENDER_CODE = "import analysis_utils.report"  # the code that renders a stage's pages (pages_key)
+EXPORTS_CODE = "import analysis_utils.exports"  # the code that writes a run's customer lists (exports_key)
 EXECUTING = frozenset({"execution"})
 """Modules that execute stage notebooks (a stand-alone notebook reaches them through
 context.RunContext.require): how a stage runs, not what it computes, so outside every stage key."""
@@ -63,7 +68,8 @@ class Stage:
     declared period's run, read when the comparison scores on its scale (``comparison.reference:
     first``); both are found in :data:`OTHER_PERIODS` (:func:`other_reads`). ``rules``: the value
     rules of its parameter sections (analysis_utils.parameter_rules), which read only those
-    sections; the loader runs them before anything runs.
+    sections; the loader runs them before anything runs. ``writes_matching``: a glob of the further
+    artifacts whose names depend on the parameters (the comparison's :data:`MIGRATIONS`).
     """
 
     notebook: str
@@ -74,6 +80,7 @@ class Stage:
     reads_previous: tuple[str, ...] = ()
     reads_reference: tuple[str, ...] = ()
     rules: tuple[Rule, ...] = ()
+    writes_matching: str = ""
 
     @property
     def name(self) -> str:
@@ -197,7 +204,8 @@ STAGES = (
     Stage(
         "90_period_comparison.ipynb",
         reads=PERIOD_TABLES,
-        writes=("kpi_trends.parquet",),  # and migration_<before>_<after>.parquet per compared pair
+        writes=("kpi_trends.parquet",),
+        writes_matching=MIGRATIONS,
         params=("client", "data", "prep", "engine", "periods", "rfm", "comparison"),
         rules=(parameter_rules.period_comparison,),
         kind=COMPARISON,
@@ -285,19 +293,15 @@ def other_reads(stage: Stage, params: RunParams, period: str) -> dict[str, tuple
     return wanted
 
 
-def stage_key(stage: Stage, params: RunParams, period: str, run_dir: Path) -> str:
+def stage_key(stage: Stage, params: RunParams, period: str, run_dir: Path) -> str | None:
     """SHA-256 of everything ``stage``'s outputs depend on (see the module's docstring), for the
-    period named ``period``. The artifacts it reads are hashed as they are in ``run_dir`` (those
-    of other periods in its :data:`OTHER_PERIODS` folder); an absent one counts as absent."""
-    others = other_reads(stage, params, period)
+    period named ``period``; None when there is nothing to key on (:func:`read_hashes`)."""
+    reads = read_hashes(stage, params, period, run_dir)
+    if reads is None:
+        return None
     material = {
         "notebook": file_sha256(paths.NOTEBOOKS_DIR / stage.notebook),
-        "reads": {name: _sha256_or_none(run_dir / name) for name in stage.reads},
-        "other_reads": {
-            f"{other}/{name}": _sha256_or_none(run_dir / OTHER_PERIODS / other / name)
-            for other, names in others.items()
-            for name in names
-        },
+        **reads,
         "params": {section: _section(params, section) for section in stage.params},
         "files": _named_files(params, stage.params),
         "period": _period(params, period),
@@ -305,6 +309,30 @@ def stage_key(stage: Stage, params: RunParams, period: str, run_dir: Path) -> st
         "code": code_fingerprint(stage.notebook),
     }
     return _digest(material)
+
+
+def read_hashes(stage: Stage, params: RunParams, period: str, run_dir: Path) -> dict[str, Any] | None:
+    """SHA-256 of each artifact ``stage`` reads, by name. A period stage's are in ``run_dir`` (those
+    of other periods in its :data:`OTHER_PERIODS` folder); an absent one counts as absent. The
+    comparison's are those of every declared period's published run, in the client folder that
+    holds ``run_dir``; None when one lacks them (the comparison then computes that period's tables
+    on its own, outside the graph: nothing to key on)."""
+    if stage.kind == COMPARISON:
+        published = {
+            f"{p.name}/{name}": _sha256_or_none(run_dir.parent / p.name / name)
+            for p in params.periods
+            for name in stage.reads
+        }
+        return None if None in published.values() else {"reads": published}
+    others = other_reads(stage, params, period)
+    return {
+        "reads": {name: _sha256_or_none(run_dir / name) for name in stage.reads},
+        "other_reads": {
+            f"{other}/{name}": _sha256_or_none(run_dir / OTHER_PERIODS / other / name)
+            for other, names in others.items()
+            for name in names
+        },
+    }
 
 
 def params_key(params: RunParams, period: str) -> str:
@@ -355,20 +383,59 @@ def pages_key(notebook_sha256: str | None, branding: Mapping[str, Any] | None) -
     return _digest(material)
 
 
-def reuse(stage: Stage, key: str, published: Path, record: Mapping[str, Any] | None, run_dir: Path) -> bool:
+def exports_key(params: RunParams, period: str, run_dir: Path) -> str:
+    """SHA-256 of what the customer lists of the period run in ``run_dir`` (exports.write_exports)
+    are made from: every artifact there (Parquet and JSON), its resolved parameters (params.yaml)
+    and the files they name, the period, the pseudonym salt and the code that writes them
+    (analysis_utils.exports and what it imports, with the library versions). Equal keys: the
+    published lists can be reused."""
+    artifacts = sorted(path for pattern in ("*.parquet", "*.json") for path in run_dir.glob(pattern))
+    material = {
+        "artifacts": {path.name: file_sha256(path) for path in artifacts},
+        "params": _sha256_or_none(run_dir / "params.yaml"),
+        "files": _named_files(params, list(params.values)),
+        "period": _period(params, period),
+        "salt": _salt_digest(params),
+        "code": modules_fingerprint(EXPORTS_CODE),
+    }
+    return _digest(material)
+
+
+def reuse(
+    stage: Stage, key: str | None, published: Path, record: Mapping[str, Any] | None, run_dir: Path
+) -> bool:
     """Copy ``stage``'s artifacts and executed notebook from the ``published`` run into ``run_dir``
-    when that run's manifest ``record`` of the stage has the same key and every file it lists is
-    there with the recorded SHA-256 (:func:`copy_verified`); whether it did."""
-    if stage.kind != PERIOD or not record or record.get("key") != key:
+    when that run's manifest ``record`` of the stage has the same key, lists the artifacts the
+    stage writes (:func:`writes_of`), and every file it lists is there with the recorded SHA-256
+    (:func:`copy_verified`); whether it did."""
+    if not key or not record or record.get("key") != key:
         return False
-    expected = {**record.get("writes", {}), stage.notebook: record.get("notebook_sha256")}
-    if set(expected) != {*stage.writes, stage.notebook}:
+    writes = record.get("writes") or {}
+    if not writes_of(stage, writes):
         return False
-    return copy_verified(expected, published, run_dir)
+    return copy_verified({**writes, stage.notebook: record.get("notebook_sha256")}, published, run_dir)
+
+
+def writes_of(stage: Stage, names: Sequence[str]) -> bool:
+    """Whether ``names`` are artifacts ``stage`` writes: every one it declares, and besides them only
+    names matching its ``writes_matching``."""
+    extra = set(names) - set(stage.writes)
+    return set(stage.writes) <= set(names) and all(
+        stage.writes_matching and fnmatch.fnmatchcase(name, stage.writes_matching) for name in extra
+    )
+
+
+def written(stage: Stage, run_dir: Path) -> tuple[str, ...]:
+    """The artifacts ``stage`` writes into ``run_dir``: those it declares, then those matching its
+    ``writes_matching`` found there, by name."""
+    if not stage.writes_matching:
+        return stage.writes
+    matching = sorted(path.name for path in run_dir.glob(stage.writes_matching))
+    return (*stage.writes, *(name for name in matching if name not in stage.writes))
 
 
 def copy_verified(expected: Mapping[str, str | None], published: Path, run_dir: Path) -> bool:
-    """Copy the files ``expected`` names (name -> SHA-256) from ``published`` into ``run_dir`` when
+    """Copy the files ``expected`` names (relative path -> SHA-256) from ``published`` into ``run_dir`` when
     every one is there with its SHA-256; whether it did (nothing is left behind when it did not).
     Files are hard-linked where the file system allows (every writer replaces a file instead of
     writing into it), copied otherwise."""
@@ -400,7 +467,7 @@ def record(
         "key": key,
         "status": status,
         "notebook_sha256": _sha256_or_none(run_dir / stage.notebook),
-        "writes": {name: _sha256_or_none(run_dir / name) for name in stage.writes},
+        "writes": {name: _sha256_or_none(run_dir / name) for name in written(stage, run_dir)},
     }
     if pages:
         entry["pages_key"] = pages_key(entry["notebook_sha256"], branding)
@@ -447,7 +514,7 @@ def stage_table(stages: Sequence[Stage] = STAGES) -> str:
                 )
                 if text
             ),
-            ", ".join(stage.writes),
+            ", ".join(filter(None, (*stage.writes, stage.writes_matching))),
             ", ".join(stage.params),
             ", ".join(f"`parameter_rules.{rule.__name__}`" for rule in stage.rules),
         )
@@ -556,6 +623,7 @@ def _digest(material: Mapping[str, Any]) -> str:
 def link_or_copy(source: Path, target: Path) -> None:
     """Hard-link ``source`` to ``target`` (replacing it), or copy where the file system refuses."""
     target.unlink(missing_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(source, target)
     except OSError:
